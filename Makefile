@@ -1,0 +1,36 @@
+# The README's two commands are `make up` and `make test`; both create and use .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.perfmon-installed
+EXTRAS := server,agent,tools,cli,dev
+
+.PHONY: up test venv services tools lint clean
+
+$(STAMP): pyproject.toml scripts/venv.sh
+	@bash scripts/venv.sh "$(PYTHON)" "$(VENV)" "$(EXTRAS)"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the whole system (web, control-plane worker, beat, local agent) in the foreground.
+up: venv
+	@$(PY) scripts/stack.py
+
+## Run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else embedded).
+test: venv
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+## Install and start PostgreSQL and Redis on 127.0.0.1; prints the exports to eval.
+services:
+	@bash scripts/services.sh
+
+## Install the load tools that do not come from PyPI (JMeter, Gatling, Artillery) under var/tools.
+tools:
+	@bash scripts/install-tools.sh
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var/cache var/broker

@@ -1,0 +1,84 @@
+"""One error envelope for both API surfaces.
+
+Every error answers ``{"error": "<code>", "message": "…", "details": {…}}``;
+``details`` appears only with per-field errors. Unexpected exceptions
+become a 500 in the same envelope (logged with their traceback), never an
+HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from perfmon.core.errors import PerfmonError
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def envelope(status_code: int, message: str, *, code: str | None = None, details=None) -> dict:
+    body = {"error": code or _CODES.get(status_code, "error"), "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def _first_message(detail) -> str:
+    """A readable one-line summary of DRF's nested error detail."""
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            inner = _first_message(value)
+            return inner if field in ("non_field_errors", "detail") else f"{field}: {inner}"
+        return "Invalid request"
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else "Invalid request"
+    return str(detail)
+
+
+def envelope_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: the envelope for every error, 500 included."""
+    if isinstance(exc, PerfmonError):
+        return Response(envelope(exc.status, exc.message, code=exc.code, details=exc.details), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        log.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        return Response(envelope(500, "Internal server error"), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    if isinstance(exc, exceptions.ValidationError):
+        details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        body = envelope(400, _first_message(detail), details=details)
+    else:
+        body = envelope(response.status_code, _first_message(detail))
+    response.data = body
+    return response
+
+
+def json_error(status_code: int, message: str) -> JsonResponse:
+    """The envelope for plain Django views and handlers (404/500 outside DRF)."""
+    return JsonResponse(envelope(status_code, message), status=status_code)

@@ -1,0 +1,50 @@
+"""The domain's own errors. Services raise these; each API facade maps them to
+its envelope and status code in one place (perfmon/api/common/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PerfmonError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ValidationFailed(PerfmonError):
+    code = "invalid_request"
+    status = 400
+
+
+class NotFound(PerfmonError):
+    code = "not_found"
+    status = 404
+
+
+class PermissionDenied(PerfmonError):
+    code = "forbidden"
+    status = 403
+
+
+class LicenseLimitReached(PerfmonError):
+    code = "license_limit"
+    status = 403
+
+
+class Conflict(PerfmonError):
+    code = "conflict"
+    status = 409
+
+
+class UnscopedQuery(RuntimeError):
+    """A query of tenant data was evaluated without naming its tenant.
+
+    Not a PerfmonError: it is a programming mistake, never a user's.
+    """

@@ -1,0 +1,52 @@
+from django.contrib import admin, messages
+
+from perfmon.core.admin import OperatorAdmin, admin_link
+from perfmon.monitors.models import Monitor
+from perfmon.runs.models import Run
+
+
+class RunInline(admin.TabularInline):
+    model = Run
+    fk_name = "monitor"
+    fields = ["link", "status", "trigger", "agent", "created_at", "completed_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-created_at"]
+
+    @admin.display(description="run")
+    def link(self, run):
+        return admin_link(run, str(run.id)[:8])
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("agent")
+
+
+@admin.register(Monitor)
+class MonitorAdmin(OperatorAdmin):
+    list_display = ["name", "tenant", "tool_name", "schedule", "enabled", "next_run_at", "last_status", "last_run_at"]
+    list_filter = ["enabled", "last_status", "tenant"]
+    search_fields = ["name", "tenant__slug"]
+    list_select_related = ["tenant", "test"]
+    readonly_fields = ["test_link", "last_run_at", "last_status", "next_run_at"]
+    inlines = [RunInline]
+    actions = ["enable", "disable"]
+
+    @admin.display(description="tool")
+    def tool_name(self, monitor):
+        return monitor.test.tool
+
+    @admin.display(description="test definition")
+    def test_link(self, monitor):
+        return admin_link(monitor.test)
+
+    @admin.action(description="Enable selected monitors")
+    def enable(self, request, queryset):
+        count = queryset.update(enabled=True)
+        self.message_user(request, f"{count} monitor(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected monitors")
+    def disable(self, request, queryset):
+        count = queryset.update(enabled=False)
+        self.message_user(request, f"{count} monitor(s) disabled.", messages.SUCCESS)

@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from perfmon.core.admin import OperatorAdmin, admin_link
+from perfmon.runs.models import Run
+
+
+@admin.register(Run)
+class RunAdmin(OperatorAdmin):
+    list_display = ["id", "monitor_link", "tool", "status", "trigger", "agent", "created_at", "completed_at"]
+    list_filter = ["status", "trigger", "tool", "tenant"]
+    search_fields = ["id", "monitor__name", "tenant__slug"]
+    list_select_related = ["monitor", "agent", "tenant"]
+    date_hierarchy = "created_at"
+    exclude = ["histogram"]
+    readonly_fields = ["monitor_link", "metrics", "breaches", "error", "status_reason"]
+
+    @admin.display(description="monitor")
+    def monitor_link(self, run):
+        return admin_link(run.monitor)

@@ -1,0 +1,154 @@
+"""Runs of a test, their streamed logs and per-interval series."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from perfmon.core.models import TimeStamped
+from perfmon.core.scoping import TenantManager
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"  # judged: a threshold was breached
+    ERROR = "error", "Error"  # crashed: tool failed, agent lost, no agent
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"  # a scheduled tick found the previous run still active
+
+    @classmethod
+    def active(cls) -> frozenset[str]:
+        return frozenset({cls.QUEUED, cls.RUNNING})
+
+    @classmethod
+    def final(cls) -> frozenset[str]:
+        return frozenset({cls.PASS, cls.FAIL, cls.ERROR, cls.CANCELLED, cls.SKIPPED})
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+
+
+class Run(TimeStamped):
+    """One execution of a test on one agent.
+
+    The script, parameters and thresholds are copied at dispatch so a run
+    is judged by what it ran, whatever happens to the definition later.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="runs")
+    # History outlives definitions: deleting a monitor or test keeps its runs.
+    monitor = models.ForeignKey(
+        "monitors.Monitor", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    test = models.ForeignKey(
+        "definitions.TestDefinition", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    agent = models.ForeignKey(
+        "fleet.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    status_reason = models.TextField(blank=True)
+    trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
+    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="the due time a tick ran it for")
+    tool = models.CharField(max_length=16)
+    script = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    thresholds = models.JSONField(default=dict, blank=True)
+    apdex_t_ms = models.PositiveIntegerField(default=500)
+    published_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    histogram = models.TextField(blank=True, help_text="encoded HDR latency histogram")
+    breaches = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = TenantManager()
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["-created_at"]
+        indexes = [
+            # GET /api/monitors/{id}/runs: a monitor's runs, newest first.
+            models.Index(fields=["monitor", "-created_at"], name="run_monitor_created"),
+            # GET /api/v1/tasks: a tenant's runs, newest first.
+            models.Index(fields=["tenant", "-created_at"], name="run_tenant_created"),
+            # The sweeper and capacity checks: active runs by agent.
+            models.Index(
+                fields=["agent", "status"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="run_active_by_agent",
+            ),
+        ]
+        constraints = [
+            # A monitor never runs twice at once.
+            models.UniqueConstraint(
+                fields=["monitor"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="run_one_active_per_monitor",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in RunStatus.final()
+
+
+class RunLogChunk(models.Model):
+    """A numbered piece of a run's tool output; (run, seq) makes retried posts idempotent."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager(tenant_path="run__tenant")
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        constraints = [
+            # Also the index GET /api/runs/{id}/logs reads in order.
+            models.UniqueConstraint(fields=["run", "seq"], name="runlog_run_seq"),
+        ]
+
+
+class SeriesPoint(models.Model):
+    """One interval of a run's metrics (at least every 5 s), with its HDR histogram."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="series")
+    seq = models.PositiveIntegerField()
+    start = models.DateTimeField()
+    interval_s = models.FloatField()
+    count = models.PositiveIntegerField()
+    errors = models.PositiveIntegerField()
+    p50_ms = models.FloatField(null=True)
+    p95_ms = models.FloatField(null=True)
+    p99_ms = models.FloatField(null=True)
+    throughput_rps = models.FloatField()
+    histogram = models.TextField(blank=True)
+
+    objects = TenantManager(tenant_path="run__tenant")
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        constraints = [
+            # Idempotent ingest, and the index that reads a run's series in order.
+            models.UniqueConstraint(fields=["run", "seq"], name="series_run_seq"),
+        ]

@@ -1,0 +1,16 @@
+"""Top-level routes: health, admin, and the API surfaces."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from perfmon.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/", include("perfmon.api.monitor.urls")),
+]
+
+handler400 = "perfmon.core.views.bad_request"
+handler404 = "perfmon.core.views.not_found"
+handler500 = "perfmon.core.views.server_error"
