@@ -93,18 +93,33 @@ def processes(env: dict[str, str]) -> dict[str, list[str]]:
     return procs
 
 
-def stop_all(children: dict[str, subprocess.Popen]) -> None:
+def pump(selector: selectors.BaseSelector, width: int, timeout: float) -> None:
+    """Copy whatever the children printed to our stdout, prefixed with their names."""
+    for key_event, _ in selector.select(timeout=timeout):
+        line = key_event.fileobj.readline()
+        if line:
+            sys.stdout.write(f"{key_event.data:<{width}} | {line.decode(errors='replace')}")
+            sys.stdout.flush()
+        else:
+            selector.unregister(key_event.fileobj)
+
+
+def stop_all(children: dict[str, subprocess.Popen], selector: selectors.BaseSelector, width: int) -> None:
+    """SIGTERM every child's process group, keep relaying their output, SIGKILL what outlives the grace."""
     for proc in children.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
+    # Keep reading: a child blocked on a full pipe would never exit.
+    while time.monotonic() < deadline and any(proc.poll() is None for proc in children.values()):
+        pump(selector, width, timeout=0.2)
     for name, proc in children.items():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             log(f"{name} did not stop in {GRACE_S:.0f}s; killing it")
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    while selector.get_map():
+        pump(selector, width, timeout=0.2)
 
 
 def main() -> int:
@@ -141,20 +156,14 @@ def main() -> int:
     log("press Ctrl-C to stop")
     exit_code = 0
     while not stopping:
-        for key_event, _ in selector.select(timeout=0.5):
-            line = key_event.fileobj.readline()
-            if line:
-                sys.stdout.write(f"{key_event.data:<{width}} | {line.decode(errors='replace')}")
-                sys.stdout.flush()
-            else:
-                selector.unregister(key_event.fileobj)
+        pump(selector, width, timeout=0.5)
         for name, proc in children.items():
             if proc.poll() is not None and not stopping:
                 log(f"{name} exited with status {proc.returncode}; stopping the others")
                 exit_code = proc.returncode or 1
                 stopping = True
     log("stopping")
-    stop_all(children)
+    stop_all(children, selector, width)
     log("stopped")
     return exit_code
 
