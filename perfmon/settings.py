@@ -212,3 +212,31 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- runs -----------------------------------------------------------------
+# Wall-clock limit of one run on an agent (seconds); the agent kills the tool past it.
+PERFMON_RUN_TIME_LIMIT = env_int("PERFMON_RUN_TIME_LIMIT", 30 * 60)
+# Monitors claimed per scheduler transaction.
+PERFMON_DISPATCH_BATCH = env_int("PERFMON_DISPATCH_BATCH", 500)
+# The sweeper: publish runs whose message never reached the broker after this long (s) ...
+PERFMON_REPUBLISH_AFTER = env_int("PERFMON_REPUBLISH_AFTER", 15)
+# ... end runs of an agent offline for this long past its heartbeat timeout (s) ...
+PERFMON_AGENT_LOST_GRACE = env_int("PERFMON_AGENT_LOST_GRACE", 60)
+# ... and expire runs no agent started within this long (s).
+PERFMON_QUEUED_TIMEOUT = env_int("PERFMON_QUEUED_TIMEOUT", 15 * 60)
+# Seconds between scheduler ticks and sweeps (beat's system entries).
+PERFMON_TICK_INTERVAL = env_float("PERFMON_TICK_INTERVAL", 5.0)
+PERFMON_SWEEP_INTERVAL = env_float("PERFMON_SWEEP_INTERVAL", 30.0)
+CELERY_BEAT_SCHEDULE = {
+    "perfmon-dispatch-due": {
+        "task": "perfmon.monitors.dispatch_due",
+        "schedule": PERFMON_TICK_INTERVAL,
+        # A tick that waited longer than one period is superseded by the next.
+        "options": {"queue": "perfmon", "expires": PERFMON_TICK_INTERVAL},
+    },
+    "perfmon-sweep-runs": {
+        "task": "perfmon.runs.sweep",
+        "schedule": PERFMON_SWEEP_INTERVAL,
+        "options": {"queue": "perfmon", "expires": PERFMON_SWEEP_INTERVAL},
+    },
+}

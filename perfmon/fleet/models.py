@@ -104,3 +104,6 @@ class AgentMetricSample(models.Model):
             # GET /api/agents/{id}/metrics: an agent's recent samples.
             models.Index(fields=["agent", "-recorded_at"], name="agentsample_agent_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"

@@ -74,3 +74,90 @@ def agent_for_tenant(tenant, agent_id: str) -> Agent:
         return Agent.objects.for_tenant(tenant).get(pk=agent_id)
     except Agent.DoesNotExist:
         raise NotFound(f"agent '{agent_id}' does not exist") from None
+
+
+# --- machines: agents registered by hand (/api/v1/machines) ------------------
+
+MACHINE_FACTS = ("hostname", "ip_address", "os", "arch", "cpu_cores", "memory_gb")
+
+
+def machine_id_for(name: str, hostname: str = "") -> str:
+    """The agent id a registered machine gets: a slug of its name (else its hostname).
+
+    Lowercase letters, digits and dashes, at most 63 characters, starting
+    with a letter or digit; ``machine`` when nothing usable is left. The id
+    must be unique across all tenants (it names the agent's queue), so
+    :func:`register_machine` appends ``-2``, ``-3``, ... when it is taken.
+    """
+    from django.utils.text import slugify
+
+    base = slugify((name or "").replace(".", "-").replace("_", "-"))
+    if not base:
+        base = slugify((hostname or "").replace(".", "-").replace("_", "-"))
+    base = base.strip("-")[:55].strip("-") or "machine"
+    return base
+
+
+def register_machine(*, tenant, name: str, hostname: str, location: str = "", actor: str = "", **facts) -> NewAgent:
+    """Register a machine of ``tenant``: an agent with host facts and a one-time enrollment token.
+
+    ``facts`` are among ip_address, os, arch, cpu_cores, memory_gb. The agent id
+    comes from :func:`machine_id_for`. Raises Conflict when ``hostname`` is
+    already registered in the tenant, ValidationFailed for a blank hostname.
+    """
+    unknown = set(facts) - set(MACHINE_FACTS)
+    if unknown:
+        raise ValueError(f"unknown machine facts: {sorted(unknown)}")
+    hostname = (hostname or "").strip()
+    if not hostname:
+        blank = "This field may not be blank."
+        raise ValidationFailed(f"hostname: {blank}", details={"hostname": [blank]})
+    if Agent.objects.for_tenant(tenant, include_shared=False).filter(hostname=hostname).exists():
+        raise Conflict(f"the hostname '{hostname}' is already registered")
+    base = machine_id_for(name, hostname)
+    for attempt in range(1, 50):
+        candidate = base if attempt == 1 else f"{base}-{attempt}"
+        if Agent.all_tenants.filter(pk=candidate).exists():
+            continue
+        try:
+            return create_agent(
+                agent_id=candidate, location=location, tenant=tenant, name=name or hostname,
+                hostname=hostname, **facts,
+            )
+        except Conflict:
+            # Another registration took this id (or this hostname) meanwhile.
+            if Agent.objects.for_tenant(tenant, include_shared=False).filter(hostname=hostname).exists():
+                raise
+    raise Conflict(f"no free agent id left for '{base}'; choose another name")
+
+
+@dataclass(frozen=True)
+class MachineRemoval:
+    deleted: bool  # False: the machine had active runs and was drained instead
+    active_runs: int
+
+
+def delete_machine(*, tenant, agent_id: str, actor: str = "") -> MachineRemoval:
+    """Remove ``tenant``'s own agent, or drain it first when it has queued or running runs.
+
+    An idle agent is deleted at once: its credentials stop working and its
+    runs stay in the history (their ``agent`` becomes NULL). An agent with
+    active runs is drained instead (it takes no new runs and finishes the
+    ones it has); a later call, once it is idle, deletes it. Shared agents
+    and other tenants' agents raise NotFound.
+    """
+    from perfmon.runs.models import Run, RunStatus
+
+    with transaction.atomic():
+        agent = (
+            Agent.objects.for_tenant(tenant, include_shared=False).select_for_update().filter(pk=agent_id).first()
+        )
+        if agent is None:
+            raise NotFound(f"Machine {agent_id} does not exist")
+        active = Run.objects.for_tenant(tenant).filter(agent=agent, status__in=RunStatus.active()).count()
+        if active:
+            if not agent.drained:
+                set_drained(agent=agent, drained=True)
+            return MachineRemoval(deleted=False, active_runs=active)
+        Agent.objects.for_tenant(tenant, include_shared=False).filter(pk=agent.pk).delete()
+    return MachineRemoval(deleted=True, active_runs=0)

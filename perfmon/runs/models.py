@@ -126,6 +126,9 @@ class RunLogChunk(models.Model):
             models.UniqueConstraint(fields=["run", "seq"], name="runlog_run_seq"),
         ]
 
+    def __str__(self) -> str:
+        return f"log {self.run_id} #{self.seq}"
+
 
 class SeriesPoint(models.Model):
     """One interval of a run's metrics (at least every 5 s), with its HDR histogram."""
@@ -152,3 +155,6 @@ class SeriesPoint(models.Model):
             # Idempotent ingest, and the index that reads a run's series in order.
             models.UniqueConstraint(fields=["run", "seq"], name="series_run_seq"),
         ]
+
+    def __str__(self) -> str:
+        return f"series {self.run_id} #{self.seq}"

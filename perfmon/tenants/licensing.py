@@ -15,13 +15,13 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-TOKEN_PREFIX = "PMLIC1"
+TOKEN_PREFIX = "PMLIC1"  # noqa: S105 - a format marker, not a secret
 
 
 class LicenseInvalid(Exception):
@@ -51,7 +51,7 @@ def _b64d(text: str) -> bytes:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate_keypair() -> tuple[str, str]:
@@ -110,7 +110,7 @@ def sign(
         "tenant": tenant,
         "tier": tier,
         "monitor_limit": int(monitor_limit),
-        "iat": _iso(issued_at or datetime.now(timezone.utc)),
+        "iat": _iso(issued_at or datetime.now(UTC)),
         "exp": _iso(valid_until),
     }
     body = _b64e(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())

@@ -1,5 +1,6 @@
 """Management commands print their result as the last line and fail clearly on bad input."""
 
+from datetime import UTC
 from io import StringIO
 
 import pytest
@@ -91,13 +92,13 @@ def test_issue_license_roundtrip(tmp_path):
         "issue_license", "--private-key", str(private), "--tenant", "acme",
         "--tier", "enterprise", "--monitor-limit", "500", "--valid-until", "2099-01-01",
     )
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     claims = licensing.verify(
-        token, licensing.load_public_key(public_b64), tenant="acme", now=datetime.now(timezone.utc)
+        token, licensing.load_public_key(public_b64), tenant="acme", now=datetime.now(UTC)
     )
     assert (claims.tier, claims.monitor_limit) == ("enterprise", 500)
-    assert claims.valid_until == datetime(2099, 1, 1, tzinfo=timezone.utc)
+    assert claims.valid_until == datetime(2099, 1, 1, tzinfo=UTC)
 
 
 def test_issue_license_bad_input_fails_clearly(tmp_path):

@@ -1,5 +1,5 @@
 import os
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -40,13 +40,13 @@ class Command(ScriptableCommand):
             key = licensing.load_private_key(path.read_text())
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot read the private key {path}: {exc}") from None
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if opts["valid_until"]:
             try:
                 day = datetime.strptime(opts["valid_until"], "%Y-%m-%d").date()
             except ValueError:
                 raise CommandError("--valid-until must be a date, YYYY-MM-DD") from None
-            valid_until = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            valid_until = datetime.combine(day, time.min, tzinfo=UTC)
         else:
             valid_until = now + timedelta(days=opts["days"])
         if valid_until <= now:

@@ -1,0 +1,316 @@
+"""Serializer fields and input helpers shared by both API surfaces.
+
+Generic on purpose: nothing here knows which facade (camelCase /api or
+snake_case /api/v1) uses it. Every helper raises DRF's ValidationError with
+per-field details, which the envelope handler turns into a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import re
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from perfmon.core.errors import ValidationFailed
+
+# --- thresholds -----------------------------------------------------------
+
+# key -> (lowest allowed, highest allowed, integral?)
+THRESHOLD_RULES: dict[str, tuple[float, float, bool]] = {
+    "latencyMs": (0.0, 3_600_000.0, False),
+    "errorRatePercent": (0.0, 100.0, False),
+    "apdexMin": (0.0, 1.0, False),
+    "latencyPercentile": (50.0, 99.0, True),
+}
+LATENCY_PERCENTILES = (50, 90, 95, 99)
+
+
+def _number(value) -> float:
+    """A finite float from a JSON number or a numeric string (form fields are strings)."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError
+    if isinstance(value, str):
+        value = value.strip()
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _as_json_number(key: str, number: float) -> int | float:
+    """latencyMs 2000.0 reads back as 2000; the rates stay floats (5.0)."""
+    if key in ("latencyMs", "latencyPercentile") and number.is_integer():
+        return int(number)
+    return number
+
+
+def clean_thresholds(data) -> dict[str, int | float]:
+    """Validated thresholds: known keys, numbers in range; None values are dropped (unset).
+
+    Raises ValidationError whose detail maps each bad key to its messages.
+    """
+    if data is None or data == "":
+        return {}
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError("Thresholds are an object such as {\"latencyMs\": 2000}.")
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, int | float] = {}
+    for key, raw in data.items():
+        if key not in THRESHOLD_RULES:
+            errors[key] = [f"Unknown threshold; use {', '.join(THRESHOLD_RULES)}."]
+            continue
+        if raw is None:
+            continue
+        try:
+            number = _number(raw)
+        except (TypeError, ValueError):
+            errors[key] = ["A valid number is required."]
+            continue
+        low, high, integral = THRESHOLD_RULES[key]
+        if key == "latencyPercentile":
+            if number not in LATENCY_PERCENTILES:
+                errors[key] = [f"Must be one of {', '.join(map(str, LATENCY_PERCENTILES))}."]
+                continue
+        elif not low <= number <= high or (key == "latencyMs" and number <= 0):
+            errors[key] = [f"Must be {'above' if key == 'latencyMs' else 'at least'} {low:g} and at most {high:g}."]
+            continue
+        if integral and not number.is_integer():
+            errors[key] = ["A whole number is required."]
+            continue
+        cleaned[key] = _as_json_number(key, number)
+    if errors:
+        raise serializers.ValidationError(errors)
+    return cleaned
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "latencyMs": {"type": "number", "description": "Breached when the chosen percentile (p95) exceeds it (ms)."},
+            "errorRatePercent": {"type": "number", "description": "Breached when errors exceed this % of requests."},
+            "apdexMin": {"type": "number", "description": "Breached when the run's Apdex falls below it (0..1)."},
+            "latencyPercentile": {"type": "integer", "enum": list(LATENCY_PERCENTILES),
+                                  "description": "Percentile latencyMs is compared with (default 95)."},
+        },
+        "additionalProperties": False,
+    }
+)
+class ThresholdsField(serializers.Field):
+    """An object of numeric thresholds (numeric strings accepted, as multipart sends them)."""
+
+    default_error_messages = {"invalid": "Thresholds are an object of numbers."}
+
+    def to_internal_value(self, data):
+        return clean_thresholds(data)
+
+    def to_representation(self, value):
+        out = {}
+        for key, raw in (value or {}).items():
+            try:
+                out[key] = _as_json_number(key, _number(raw))
+            except (TypeError, ValueError):
+                continue  # never stored by the services; ignore rather than fail a read
+        return out
+
+
+# --- parameters -----------------------------------------------------------
+
+# Parameters reach the tool as environment variables, so their names must be valid ones.
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_PARAMETER_VALUE = 8192
+MAX_PARAMETERS = 200
+
+
+def clean_parameters(data) -> dict[str, str]:
+    """Validated parameters: names like environment variables, scalar values as strings."""
+    if data is None or data == "":
+        return {}
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError("Parameters are an object of names to values.")
+    if len(data) > MAX_PARAMETERS:
+        raise serializers.ValidationError(f"At most {MAX_PARAMETERS} parameters.")
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, str] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or not PARAMETER_NAME.match(key):
+            errors[str(key)] = ["A name is letters, digits and underscores, not starting with a digit."]
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int | float) and not (isinstance(value, float) and not math.isfinite(value)):
+            value = str(value)
+        if not isinstance(value, str):
+            errors[key] = ["A value is a string (or a number or boolean)."]
+            continue
+        if len(value) > MAX_PARAMETER_VALUE:
+            errors[key] = [f"A value may be at most {MAX_PARAMETER_VALUE} characters."]
+            continue
+        if "\x00" in value:
+            errors[key] = ["Null characters are not allowed."]
+            continue
+        cleaned[key] = value
+    if errors:
+        raise serializers.ValidationError(errors)
+    return cleaned
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class ParametersField(serializers.Field):
+    """An object of parameter names to string values (the tool's environment)."""
+
+    def to_internal_value(self, data):
+        return clean_parameters(data)
+
+    def to_representation(self, value):
+        return {str(key): str(val) for key, val in (value or {}).items()}
+
+
+# --- scripts --------------------------------------------------------------
+
+
+def max_script_bytes() -> int:
+    return settings.PERFMON_MAX_SCRIPT_BYTES
+
+
+def _too_big(size: int, limit: int) -> serializers.ValidationError:
+    return serializers.ValidationError(f"The script is {size} bytes; at most {limit} bytes are allowed.")
+
+
+def clean_script_text(text, *, limit: int | None = None) -> str:
+    """A script given as text: not blank, not over the size limit (counted in UTF-8 bytes)."""
+    limit = max_script_bytes() if limit is None else limit
+    if not isinstance(text, str):
+        raise serializers.ValidationError("The script must be text.")
+    if not text.strip():
+        raise serializers.ValidationError("The script is empty.")
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise _too_big(size, limit)
+    if "\x00" in text:
+        raise serializers.ValidationError("The script must be text, not binary data.")
+    return text
+
+
+def decode_base64_script(value, *, limit: int | None = None) -> str:
+    """The UTF-8 script that ``value`` (standard base64, padded, whitespace allowed) encodes.
+
+    Strict: characters outside the base64 alphabet or wrong padding are
+    rejected rather than silently skipped. The size is checked before
+    decoding so a huge value is never decoded.
+    """
+    limit = max_script_bytes() if limit is None else limit
+    if not isinstance(value, str):
+        raise serializers.ValidationError("scriptContent is a base64 string.")
+    compact = "".join(value.split())  # line-wrapped base64 (76 columns) is common
+    if not compact:
+        raise serializers.ValidationError("The script is empty.")
+    decoded_size = len(compact) // 4 * 3 - compact[-2:].count("=")
+    if decoded_size > limit:
+        raise _too_big(decoded_size, limit)
+    try:
+        raw = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise serializers.ValidationError("Not valid base64 (standard alphabet, with padding).") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise serializers.ValidationError("The decoded script is not UTF-8 text.") from None
+    return clean_script_text(text, limit=limit)
+
+
+def read_script_upload(upload: UploadedFile, *, limit: int | None = None) -> tuple[str, str]:
+    """(text, file name) of an uploaded script; checks the size before reading it."""
+    limit = max_script_bytes() if limit is None else limit
+    if upload.size is not None and upload.size > limit:
+        raise _too_big(upload.size, limit)
+    raw = upload.read(limit + 1)
+    if len(raw) > limit:
+        raise _too_big(len(raw), limit)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise serializers.ValidationError("The uploaded script is not UTF-8 text.") from None
+    return clean_script_text(text, limit=limit), safe_filename(upload.name or "")
+
+
+def safe_filename(name: str) -> str:
+    """The last path component of a client-supplied file name, without control characters."""
+    base = os.path.basename(name.replace("\\", "/"))
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:255]
+
+
+@extend_schema_field(OpenApiTypes.BYTE)
+class Base64ScriptField(serializers.Field):
+    """A script sent as base64 (JSON bodies); validated as UTF-8 text within the size limit."""
+
+    def to_internal_value(self, data):
+        return decode_base64_script(data)
+
+    def to_representation(self, value):
+        return base64.b64encode((value or "").encode("utf-8")).decode("ascii")
+
+
+class ScriptUploadField(serializers.FileField):
+    """A script uploaded as a file (multipart); the internal value is ``(text, file name)``."""
+
+    def to_internal_value(self, data):
+        upload = super().to_internal_value(data)
+        return read_script_upload(upload)
+
+
+# --- request bodies -------------------------------------------------------
+
+_BRACKETS = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)\[(?P<key>[^\[\]]+)\]$")
+# Form fields a browser or DRF's browsable API adds to every form.
+FORM_NOISE = frozenset({"csrfmiddlewaretoken"})
+
+
+def form_to_dict(data) -> dict:
+    """A plain dict from a request body: form bracket keys become nested objects.
+
+    ``thresholds[latencyMs]=2000`` becomes ``{"thresholds": {"latencyMs": "2000"}}``;
+    a key given twice keeps its last value. JSON bodies (already dicts) are
+    returned as they are; a JSON body that is not an object is rejected.
+    """
+    if isinstance(data, QueryDict):
+        out: dict = {}
+        for key in data:
+            if key in FORM_NOISE:
+                continue
+            value = data.getlist(key)[-1]
+            match = _BRACKETS.match(key)
+            if match:
+                nested = out.setdefault(match["field"], {})
+                if not isinstance(nested, dict):
+                    raise serializers.ValidationError({match["field"]: ["Given both as a value and as an object."]})
+                nested[match["key"]] = value
+            else:
+                if isinstance(out.get(key), dict):
+                    raise serializers.ValidationError({key: ["Given both as a value and as an object."]})
+                out[key] = value
+        return out
+    if isinstance(data, Mapping):
+        return dict(data)
+    raise serializers.ValidationError({"non_field_errors": ["The request body must be a JSON object."]})
+
+
+def reject_unknown_fields(data: Mapping, allowed) -> None:
+    """400 naming every field of ``data`` that is not in ``allowed`` (a typo must not pass silently)."""
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationFailed(
+            f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            details={name: ["Unknown field."] for name in unknown},
+        )

@@ -1,0 +1,47 @@
+"""Limit/offset query parameters, validated strictly (a bad value is a 400, never a silent default)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from perfmon.core.errors import ValidationFailed
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which slice of a list a request asked for."""
+
+    limit: int
+    offset: int
+
+    def slice(self, queryset):
+        return queryset[self.offset : self.offset + self.limit]
+
+
+def _integer(params: Mapping, name: str, default: int, low: int, high: int | None, errors: dict) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    text = str(raw).strip()
+    if not text.lstrip("-").isdigit():
+        errors[name] = ["A whole number is required."]
+        return default
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        errors[name] = [f"Must be between {low} and {high}." if high is not None else f"Must be at least {low}."]
+    return value
+
+
+def parse_window(params: Mapping, *, default_limit: int, max_limit: int, max_offset: int | None = None) -> Window:
+    """``limit`` (1..max_limit, default ``default_limit``) and ``offset`` (>= 0) from query parameters.
+
+    Raises ValidationFailed with per-parameter details for non-integers or out-of-range values.
+    """
+    errors: dict[str, list[str]] = {}
+    limit = _integer(params, "limit", default_limit, 1, max_limit, errors)
+    offset = _integer(params, "offset", 0, 0, max_offset, errors)
+    if errors:
+        name, messages = next(iter(errors.items()))
+        raise ValidationFailed(f"{name}: {messages[0]}", details=errors)
+    return Window(limit=limit, offset=offset)

@@ -1,0 +1,107 @@
+"""Every write to test definitions: create, change, delete.
+
+Runs copy the script, tool and parameters of their test when they are
+created (perfmon/runs/services.py), so changing or deleting a test never
+changes what an already requested run executes; a deleted test's runs stay
+in the history with ``test`` set to NULL.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from perfmon.core.errors import ValidationFailed
+from perfmon.definitions.models import TestDefinition, TestStatus, Tool
+
+# A script is sent to an agent inside a task message and stored per run:
+# keep it to a size that is a script, not a data set.
+MAX_SCRIPT_BYTES = 1024 * 1024
+EDITABLE_FIELDS = ("name", "tool", "script", "script_filename", "status", "parameters")
+
+
+def _clean(fields: dict) -> dict:
+    """Validate the given subset of a definition's fields; raise ValidationFailed with per-field details."""
+    errors: dict[str, list[str]] = {}
+    cleaned = dict(fields)
+    if "name" in fields:
+        cleaned["name"] = (fields["name"] or "").strip()
+        if not cleaned["name"]:
+            errors["name"] = ["This field may not be blank."]
+        elif len(cleaned["name"]) > 200:
+            errors["name"] = ["Ensure this field has no more than 200 characters."]
+    if "tool" in fields and fields["tool"] not in Tool.values:
+        errors["tool"] = [f"\"{fields['tool']}\" is not a valid choice; one of {', '.join(Tool.values)}."]
+    if "status" in fields and fields["status"] not in TestStatus.values:
+        errors["status"] = [
+            f"\"{fields['status']}\" is not a valid choice; one of {', '.join(TestStatus.values)}."
+        ]
+    if "script" in fields:
+        script = fields["script"] if fields["script"] is not None else ""
+        if not isinstance(script, str) or not script.strip():
+            errors["script"] = ["This field may not be blank."]
+        elif len(script.encode()) > MAX_SCRIPT_BYTES:
+            errors["script"] = [f"A script may be at most {MAX_SCRIPT_BYTES} bytes."]
+    if "parameters" in fields:
+        params = fields["parameters"] if fields["parameters"] is not None else {}
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            errors["parameters"] = ["Parameters are an object of names to values."]
+        cleaned["parameters"] = params
+    if errors:
+        field, messages = next(iter(errors.items()))
+        raise ValidationFailed(f"{field}: {messages[0]}", details=errors)
+    return cleaned
+
+
+def create_test(
+    *,
+    tenant,
+    name: str,
+    tool: str,
+    script: str,
+    status: str = TestStatus.DRAFT,
+    script_filename: str = "",
+    parameters: dict | None = None,
+    actor: str = "",
+) -> TestDefinition:
+    """A new test definition of ``tenant`` (status ``draft`` unless given). Raises ValidationFailed."""
+    fields = _clean(
+        {"name": name, "tool": tool, "script": script, "status": status, "parameters": parameters or {}}
+    )
+    return TestDefinition.objects.create(tenant=tenant, script_filename=script_filename or "", **fields)
+
+
+def update_test(*, tenant, test: TestDefinition, actor: str = "", **changes) -> TestDefinition:
+    """Change some of ``name, tool, script, script_filename, status, parameters`` of ``tenant``'s test.
+
+    Raises ValidationFailed for unknown fields or invalid values. Runs already
+    requested keep the script they copied.
+    """
+    if test.tenant_id != tenant.pk:
+        raise ValueError("the test belongs to another tenant")
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationFailed(
+            f"unknown field: {unknown[0]}", details={name: ["Unknown field."] for name in unknown}
+        )
+    cleaned = _clean(changes)
+    if not cleaned:
+        return test
+    for name, value in cleaned.items():
+        setattr(test, name, value)
+    test.save(update_fields=[*cleaned, "updated_at"])
+    return test
+
+
+def delete_test(*, tenant, test: TestDefinition, actor: str = "") -> None:
+    """Delete ``tenant``'s standalone test; its runs (active ones included) are kept and unaffected.
+
+    A monitor's own test is deleted with its monitor, never on its own
+    (raises ValidationFailed).
+    """
+    if test.tenant_id != tenant.pk:
+        raise ValueError("the test belongs to another tenant")
+    with transaction.atomic():
+        if TestDefinition.objects.for_tenant(tenant).filter(pk=test.pk, monitor__isnull=False).exists():
+            raise ValidationFailed("this test belongs to a monitor; delete the monitor instead")
+        # Run.test is SET_NULL: the history (and runs still going) keep their own copy of the script.
+        TestDefinition.objects.for_tenant(tenant).filter(pk=test.pk).delete()

@@ -1,0 +1,74 @@
+"""The sweeper: no run is lost or stuck.
+
+Runs every ``PERFMON_SWEEP_INTERVAL`` seconds from beat and
+1. publishes queued runs whose message never reached the broker;
+2. ends as ``error`` ("agent lost") the active runs of an agent that has
+   been offline longer than the grace period;
+3. expires runs that stayed queued longer than ``PERFMON_QUEUED_TIMEOUT``,
+   and runs still marked running long past their time limit.
+Each step is a conditional update on the run's status, so it is safe beside
+agents reporting at the same moment and beside another sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from perfmon.fleet.selectors import online_horizon
+from perfmon.runs.models import Run, RunStatus
+from perfmon.runs.services import publish_run
+
+log = logging.getLogger(__name__)
+
+REPUBLISH_BATCH = 500
+
+
+@dataclass
+class SweepReport:
+    republished: int = 0
+    agent_lost: int = 0
+    expired: int = 0
+
+
+def sweep(*, now: datetime | None = None) -> SweepReport:
+    """One pass of the sweeper; see the module docstring."""
+    now = now or timezone.now()
+    report = SweepReport()
+    runs = Run.objects.unscoped()
+
+    unpublished = runs.filter(
+        status=RunStatus.QUEUED, agent__isnull=False, published_at__isnull=True,
+        created_at__lt=now - timedelta(seconds=settings.PERFMON_REPUBLISH_AFTER),
+    ).values_list("pk", flat=True)[:REPUBLISH_BATCH]
+    report.republished = sum(publish_run(run_id) for run_id in list(unpublished))
+
+    lost_before = online_horizon() - timedelta(seconds=settings.PERFMON_AGENT_LOST_GRACE)
+    report.agent_lost = runs.filter(
+        Q(agent__last_heartbeat_at__lt=lost_before) | Q(agent__last_heartbeat_at__isnull=True),
+        status__in=RunStatus.active(), claimed_at__isnull=False,
+    ).update(
+        status=RunStatus.ERROR, completed_at=now,
+        error="agent lost: the agent stopped sending heartbeats while the run was active",
+    )
+
+    queued_limit = now - timedelta(seconds=settings.PERFMON_QUEUED_TIMEOUT)
+    expired_queued = runs.filter(status=RunStatus.QUEUED, claimed_at__isnull=True, created_at__lt=queued_limit).update(
+        status=RunStatus.ERROR, completed_at=now,
+        error=f"expired: no agent started the run within {settings.PERFMON_QUEUED_TIMEOUT} s",
+    )
+    # Twice the time limit: the agent kills the tool at the limit and reports.
+    running_limit = now - timedelta(seconds=2 * settings.PERFMON_RUN_TIME_LIMIT)
+    expired_running = runs.filter(status=RunStatus.RUNNING, claimed_at__lt=running_limit).update(
+        status=RunStatus.ERROR, completed_at=now,
+        error="expired: the agent never reported the end of the run",
+    )
+    report.expired = expired_queued + expired_running
+    if report.republished or report.agent_lost or report.expired:
+        log.info("sweep: %s", report)
+    return report
