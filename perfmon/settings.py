@@ -7,6 +7,7 @@ whole system with no server. docs/operations.md lists every variable.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "perfmon.monitors",
     "perfmon.runs",
     "perfmon.alerts",
+    "perfmon.accounts",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +122,37 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 
+# --- OIDC (Keycloak): /api/v1 Bearer tokens and browser login (docs/auth.md) ---
+# The realm URL, e.g. http://keycloak:8080/realms/perfscale. Unset: /api/v1 answers 401
+# "OIDC is not configured" and browser login is off.
+OIDC_ISSUER = (env_str("OIDC_ISSUER", "") or "").rstrip("/")
+# Where perfmon itself reaches the realm, when that differs from the issuer in the tokens
+# (e.g. http://keycloak:8080/realms/perfscale inside compose while tokens say localhost).
+OIDC_PROVIDER_URL = env_str("OIDC_PROVIDER_URL", "") or ""
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "perfscale-site") or ""
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "") or ""
+# Optional: an audience the access tokens must carry; unset, aud or azp must be the client id.
+OIDC_AUDIENCE = env_str("OIDC_AUDIENCE", "") or ""
+# The access-token claim holding the tenant's slug.
+OIDC_TENANT_CLAIM = env_str("OIDC_TENANT_CLAIM", "tenant") or "tenant"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_LEEWAY = env_int("OIDC_LEEWAY", 30)  # seconds of clock skew allowed on exp/iat/nbf
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 5.0)  # seconds, every request to the provider
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_JWKS_CACHE_SECONDS = env_int("OIDC_JWKS_CACHE_SECONDS", 3600)
+OIDC_JWKS_REFETCH_COOLDOWN = env_float("OIDC_JWKS_REFETCH_COOLDOWN", 30.0)  # unknown kid: refetch at most this often
+OIDC_AUTHENTICATE_CLASS = "perfmon.accounts.views.OidcLoginView"
+OIDC_DRF_AUTH_BACKEND = "perfmon.accounts.backends.OidcBackend"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "perfmon.accounts.backends.OidcBackend",
+]
+LOGIN_REDIRECT_URL = env_str("LOGIN_REDIRECT_URL", "/") or "/"
+LOGIN_REDIRECT_URL_FAILURE = env_str("LOGIN_REDIRECT_URL_FAILURE", "/") or "/"
+LOGOUT_REDIRECT_URL = "/"
+
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -179,6 +212,36 @@ PERFMON_DEMO_TENANT_SLUG = env_str("PERFMON_DEMO_TENANT_SLUG", "demo")
 PERFMON_AGENT_OFFLINE_AFTER = env_float("PERFMON_AGENT_OFFLINE_AFTER", 30.0)
 # How long a one-time agent enrollment token stays valid (seconds).
 PERFMON_ENROLLMENT_TOKEN_TTL = env_int("PERFMON_ENROLLMENT_TOKEN_TTL", 7 * 24 * 3600)
+
+# --- perf-monitor API (/api) ----------------------------------------------
+# Requests per API key (or operator session): "<n>/<second|minute|hour|day>", or "off".
+PERFMON_API_RATE_LIMIT = env_str("PERFMON_API_RATE_LIMIT", "600/minute")
+# Largest script a monitor may hold, in bytes (after base64 decoding).
+PERFMON_MAX_SCRIPT_BYTES = env_int("PERFMON_MAX_SCRIPT_BYTES", 1024 * 1024)
+
+
+def _tier_minutes(raw: str | None) -> dict[str, float]:
+    """``community=5,professional=1`` (or the JSON object) -> {"community": 5.0, "professional": 1.0}."""
+    text = (raw or "").strip()
+    try:
+        pairs = json.loads(text).items() if text.startswith("{") else [
+            item.split("=", 1) for item in text.split(",") if item.strip()
+        ]
+        parsed = {str(tier).strip(): float(minutes) for tier, minutes in pairs}
+    except (ValueError, TypeError, AttributeError):
+        parsed = None
+    if parsed is None or not all(tier and 0 < minutes <= 366 * 24 * 60 for tier, minutes in parsed.items()):
+        raise ImproperlyConfigured(
+            f"PERFMON_TIER_MIN_INTERVAL_MINUTES must look like 'community=5,professional=1', got {raw!r}"
+        )
+    return parsed
+
+
+# Shortest schedule interval (minutes) each license tier allows; tiers not named allow every minute.
+PERFMON_TIER_MIN_INTERVAL_MINUTES = {
+    "community": 1.0,
+    **_tier_minutes(env_str("PERFMON_TIER_MIN_INTERVAL_MINUTES")),
+}
 
 # --- Celery ---------------------------------------------------------------
 CELERY_TIMEZONE = "UTC"
@@ -240,3 +303,10 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "perfmon", "expires": PERFMON_SWEEP_INTERVAL},
     },
 }
+
+# --- agents ---------------------------------------------------------------
+# The broker URL enrolled agents receive (defaults to the control plane's own;
+# set it when agents reach Redis by another address).
+PERFMON_AGENT_BROKER_URL = env_str("PERFMON_AGENT_BROKER_URL") or CELERY_BROKER_URL
+# Seconds between an agent's heartbeats (sent to agents at enrollment and in every answer).
+PERFMON_HEARTBEAT_INTERVAL = env_float("PERFMON_HEARTBEAT_INTERVAL", 5.0)

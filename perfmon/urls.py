@@ -8,7 +8,11 @@ from perfmon.core import views as core_views
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("agent-api/v1/", include("perfmon.api.agent.urls")),
+    path("api/v1/", include("perfmon.api.perfscale.urls")),
     path("api/", include("perfmon.api.monitor.urls")),
+    path("", include("perfmon.api.perfscale.docs")),  # /swagger-ui/ and its schema
+    path("oidc/", include("mozilla_django_oidc.urls")),  # browser login through the OpenID provider
 ]
 
 handler400 = "perfmon.core.views.bad_request"

@@ -63,6 +63,8 @@ class Run(TimeStamped):
     thresholds = models.JSONField(default=dict, blank=True)
     apdex_t_ms = models.PositiveIntegerField(default=500)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Which execution of the agent claimed the run: a redelivered message gets a new one.
+    claim_id = models.UUIDField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -122,12 +123,8 @@ def run_for_tenant(tenant, run_id) -> Run:
     """The tenant's run. Raises NotFound (also for ids that are not UUIDs)."""
     try:
         return Run.objects.for_tenant(tenant).get(pk=run_id)
-    except (Run.DoesNotExist, ValueError, TypeError):
+    except (Run.DoesNotExist, ValueError, TypeError, ValidationError):
         raise NotFound(f"run {run_id} does not exist") from None
-    except Exception as exc:  # ValidationError for malformed UUIDs
-        if exc.__class__.__name__ == "ValidationError":
-            raise NotFound(f"run {run_id} does not exist") from None
-        raise
 
 
 def cancel_run(*, tenant, run_id, actor: str = "") -> Run:

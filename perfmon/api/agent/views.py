@@ -1,0 +1,150 @@
+"""The agent API: enroll, heartbeat, claim, stream series and logs, report the result.
+
+The contract is docs/agents.md; every write is idempotent, so the agent's
+spool may retry any post.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from perfmon.api.agent import serializers as s
+from perfmon.api.agent.authentication import AgentCredentialAuthentication
+from perfmon.fleet.enrollment import enroll
+from perfmon.fleet.heartbeats import record_heartbeat
+from perfmon.runs import ingest
+from perfmon.runs.judge import Report, finish_run
+from runners.errors import ParseError
+from runners.protocol import agent_queue
+from runners.result import Result, SeriesPoint
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def broker_for_agents() -> tuple[str, dict]:
+    """The broker URL and transport options an enrolled agent uses."""
+    url = settings.PERFMON_AGENT_BROKER_URL
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS if url.startswith("filesystem://") else {}
+    return url, dict(options)
+
+
+class AgentApiView(APIView):
+    authentication_classes = [AgentCredentialAuthentication]
+    permission_classes = [IsAuthenticated]
+    schema = None  # not part of the public API documents
+
+    @property
+    def agent(self):
+        return self.request.user.agent
+
+
+class EnrollView(AgentApiView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        data = _valid(s.EnrollSerializer, request.data)
+        facts = {key: data[key] for key in s.HostFactsSerializer().fields if key in data}
+        agent, credential = enroll(
+            token=data["token"], agent_id=data.get("agent_id"), name=data.get("name", ""),
+            location=data.get("location", ""), facts=facts,
+        )
+        broker_url, options = broker_for_agents()
+        return Response(
+            {
+                "agent_id": agent.pk,
+                "credential": credential,
+                "broker_url": broker_url,
+                "broker_transport_options": options,
+                "heartbeat_interval_s": settings.PERFMON_HEARTBEAT_INTERVAL,
+                "queue": agent_queue(agent.pk),
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class HeartbeatView(AgentApiView):
+    def post(self, request):
+        data = _valid(s.HeartbeatSerializer, request.data)
+        facts = {key: data[key] for key in s.HostFactsSerializer().fields if key in data}
+        cancel = record_heartbeat(
+            agent=self.agent, facts=facts, metrics=dict(data["metrics"]),
+            running_runs=[str(run_id) for run_id in data["running_runs"]],
+        )
+        return Response(
+            {
+                "cancel": cancel,
+                "heartbeat_interval_s": settings.PERFMON_HEARTBEAT_INTERVAL,
+                "server_time": timezone.now().isoformat().replace("+00:00", "Z"),
+            }
+        )
+
+
+class ClaimView(AgentApiView):
+    def post(self, request, run_id):
+        data = _valid(s.ClaimSerializer, request.data)
+        run = ingest.claim_run(agent=self.agent, run_id=run_id, claim_id=data["claim_id"])
+        test = run.test
+        return Response(
+            {
+                "run_id": str(run.pk),
+                "tool": run.tool,
+                "script": run.script,
+                "script_filename": test.script_filename if test is not None else "",
+                "parameters": {str(k): str(v) for k, v in (run.parameters or {}).items()},
+                "thresholds": run.thresholds,
+                "apdex_t_ms": run.apdex_t_ms,
+                "time_limit_s": settings.PERFMON_RUN_TIME_LIMIT,
+                "interval_s": ingest.SERIES_INTERVAL_S,
+            }
+        )
+
+
+class SeriesView(AgentApiView):
+    def post(self, request, run_id):
+        points = request.data.get("points") if isinstance(request.data, dict) else None
+        if not isinstance(points, list) or len(points) > s.MAX_BATCH:
+            raise ValidationError({"points": [f"a list of at most {s.MAX_BATCH} series points"]})
+        try:
+            parsed = [SeriesPoint.from_dict(point) for point in points]
+        except ParseError as exc:
+            raise ValidationError({"points": [str(exc)]}) from None
+        if any(p.seq < 0 or p.count < 0 or p.errors < 0 or p.errors > p.count for p in parsed):
+            raise ValidationError({"points": ["seq, count and errors must be non-negative, errors <= count"]})
+        accepted, cancel = ingest.store_series(agent=self.agent, run_id=run_id, points=parsed)
+        return Response({"accepted": accepted, "cancel": cancel})
+
+
+class LogsView(AgentApiView):
+    def post(self, request, run_id):
+        data = _valid(s.LogsSerializer, request.data)
+        chunks = [(chunk["seq"], chunk["text"]) for chunk in data["chunks"]]
+        accepted, cancel = ingest.store_log_chunks(agent=self.agent, run_id=run_id, chunks=chunks)
+        return Response({"accepted": accepted, "cancel": cancel})
+
+
+class ResultView(AgentApiView):
+    def post(self, request, run_id):
+        data = _valid(s.ResultReportSerializer, request.data)
+        result = None
+        if data.get("result") is not None:
+            try:
+                result = Result.from_dict(data["result"])
+            except ParseError as exc:
+                raise ValidationError({"result": [str(exc)]}) from None
+        report = Report(
+            outcome=data["outcome"], exit_code=data.get("exit_code"), error=data.get("error", ""), result=result,
+            series_count=data.get("series_count"), log_chunk_count=data.get("log_chunk_count"),
+        )
+        run = finish_run(agent=self.agent, run_id=run_id, report=report)
+        return Response({"status": run.status})
