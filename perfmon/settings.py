@@ -94,6 +94,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now
 
 # --- broker and cache -----------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -297,6 +298,11 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than one period is superseded by the next.
         "options": {"queue": "perfmon", "expires": PERFMON_TICK_INTERVAL},
     },
+    "perfmon-check-agents": {
+        "task": "perfmon.fleet.mark_offline",
+        "schedule": PERFMON_SWEEP_INTERVAL / 2,
+        "options": {"queue": "perfmon", "expires": PERFMON_SWEEP_INTERVAL / 2},
+    },
     "perfmon-sweep-runs": {
         "task": "perfmon.runs.sweep",
         "schedule": PERFMON_SWEEP_INTERVAL,
@@ -310,3 +316,16 @@ CELERY_BEAT_SCHEDULE = {
 PERFMON_AGENT_BROKER_URL = env_str("PERFMON_AGENT_BROKER_URL") or CELERY_BROKER_URL
 # Seconds between an agent's heartbeats (sent to agents at enrollment and in every answer).
 PERFMON_HEARTBEAT_INTERVAL = env_float("PERFMON_HEARTBEAT_INTERVAL", 5.0)
+
+# --- notifications --------------------------------------------------------
+PERFMON_NOTIFY_TIMEOUT = env_float("PERFMON_NOTIFY_TIMEOUT", 10.0)
+PERFMON_NOTIFY_MAX_ATTEMPTS = env_int("PERFMON_NOTIFY_MAX_ATTEMPTS", 6)
+# Delay after the first failed attempt; doubles after each further one.
+PERFMON_NOTIFY_BACKOFF_S = env_float("PERFMON_NOTIFY_BACKOFF_S", 10.0)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "perfmon@localhost")

@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from perfmon.alerts.models import Alert, AlertState
+from perfmon.alerts.models import Alert, AlertState, DeliveryAttempt, Notification, NotificationChannel
+from perfmon.alerts.notify import send_test_notification
 from perfmon.core.admin import OperatorAdmin, admin_link
 
 
@@ -27,3 +29,52 @@ class AlertAdmin(OperatorAdmin):
             acknowledged_by_label=request.user.get_username(),
         )
         self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
+
+
+class ChannelForm(forms.ModelForm):
+    # The signing secret can be set or replaced, never read back.
+    secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                             help_text="HMAC-SHA256 key for webhook signatures; leave empty to keep the current one")
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["tenant", "name", "kind", "url", "secret", "email_to", "enabled"]
+
+    def clean_secret(self):
+        return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(OperatorAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "tenant", "enabled", "created_at"]
+    list_filter = ["kind", "enabled", "tenant"]
+    search_fields = ["name", "tenant__slug", "url"]
+    actions = ["send_test"]
+
+    @admin.action(description="Send a test notification")
+    def send_test(self, request, queryset):
+        for channel in queryset:
+            send_test_notification(channel)
+        self.message_user(request, f"Test notification queued for {queryset.count()} channel(s).", messages.SUCCESS)
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ["number", "attempted_at", "ok", "response_code", "error", "duration_ms"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Notification)
+class NotificationAdmin(OperatorAdmin):
+    list_display = ["event", "channel", "tenant", "status", "attempts", "created_at", "delivered_at", "alert_link"]
+    list_filter = ["status", "event", "tenant"]
+    search_fields = ["channel__name", "tenant__slug"]
+    readonly_fields = ["tenant", "channel", "alert", "event", "payload", "status", "attempts", "delivered_at", "last_error"]
+    inlines = [DeliveryAttemptInline]
+
+    @admin.display(description="alert")
+    def alert_link(self, notification):
+        return admin_link(notification.alert)

@@ -86,3 +86,90 @@ class Alert(TimeStamped):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ChannelKind(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook (signed JSON POST)"
+    SLACK = "slack", "Slack incoming webhook"
+    EMAIL = "email", "E-mail"
+
+
+class NotificationChannel(TimeStamped):
+    """Where a tenant's alert notifications go.
+
+    ``secret`` signs webhook bodies (HMAC-SHA256); it has to be usable, so it
+    is stored as is, unlike credentials, and never shown after creation.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="notification_channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    url = models.URLField(max_length=1000, blank=True)
+    secret = models.CharField(max_length=200, blank=True)
+    email_to = models.CharField(max_length=1000, blank=True, help_text="comma-separated addresses")
+    enabled = models.BooleanField(default=True)
+
+    objects = TenantManager()
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Notification(TimeStamped):
+    """One message for one channel, delivered (with retries) by a Celery task."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="notifications")
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="notifications")
+    alert = models.ForeignKey(Alert, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = TenantManager()
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.channel_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at delivering a notification: what the receiver answered."""
+
+    id = models.BigAutoField(primary_key=True)
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    ok = models.BooleanField()
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(null=True)
+
+    objects = TenantManager(tenant_path="notification__tenant")
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["notification", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.notification_id}: {'ok' if self.ok else self.error[:40]}"

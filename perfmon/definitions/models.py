@@ -22,6 +22,8 @@ class Tool(models.TextChoices):
 
 
 class TestStatus(models.TextChoices):
+    __test__ = False  # not a pytest test class, whatever its name says
+
     DRAFT = "draft", "Draft"
     ACTIVE = "active", "Active"
     ARCHIVED = "archived", "Archived"

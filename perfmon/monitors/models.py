@@ -42,6 +42,14 @@ class Monitor(TimeStamped):
     location = models.CharField(max_length=63, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=16, blank=True)
+    # Alert rules: open an alert only after this many bad runs in a row ...
+    alert_after_failures = models.PositiveIntegerField(default=1)
+    # ... and hold alerts during maintenance: a recurring window (cron + minutes,
+    # in the monitor's time zone) and/or a one-off window (start/end).
+    maintenance_cron = models.CharField(max_length=120, blank=True)
+    maintenance_minutes = models.PositiveIntegerField(default=0)
+    maintenance_start = models.DateTimeField(null=True, blank=True)
+    maintenance_end = models.DateTimeField(null=True, blank=True)
 
     objects = TenantManager()
     all_tenants = models.Manager()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from perfmon.alerts.rules import on_run_finished
 from perfmon.fleet.models import Agent
 from perfmon.monitors.models import Monitor
 from perfmon.runs.ingest import agent_run
@@ -78,6 +79,7 @@ def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
         run.save()
         if run.monitor_id:
             Monitor.objects.unscoped().filter(pk=run.monitor_id).update(last_run_at=now, last_status=status)
+        on_run_finished(run.pk)
     log.info("run %s judged %s", run.pk, run.status)
     return run
 

@@ -62,6 +62,9 @@ def assign_agent(run: Run, monitor) -> None:
         run.error = reason
         run.completed_at = timezone.now()
         run.save(update_fields=["status", "error", "completed_at", "updated_at"])
+        from perfmon.alerts.rules import on_run_finished
+
+        on_run_finished(run.pk)
         return
     run.agent = agent
     run.save(update_fields=["agent", "updated_at"])

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from perfmon.alerts.rules import on_run_finished
 from perfmon.fleet.selectors import online_horizon
 from perfmon.runs.models import Run, RunStatus
 from perfmon.runs.services import publish_run
@@ -36,6 +37,18 @@ class SweepReport:
     expired: int = 0
 
 
+def _end_runs(candidates, now: datetime, error: str) -> int:
+    """End the candidate runs in error (those still active when updated) and apply the alert rules."""
+    ended = 0
+    for run_id in list(candidates.values_list("pk", flat=True)[:REPUBLISH_BATCH]):
+        if Run.objects.unscoped().filter(pk=run_id, status__in=RunStatus.active()).update(
+            status=RunStatus.ERROR, completed_at=now, error=error, updated_at=now
+        ):
+            ended += 1
+            on_run_finished(run_id)
+    return ended
+
+
 def sweep(*, now: datetime | None = None) -> SweepReport:
     """One pass of the sweeper; see the module docstring."""
     now = now or timezone.now()
@@ -49,26 +62,24 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     report.republished = sum(publish_run(run_id) for run_id in list(unpublished))
 
     lost_before = online_horizon() - timedelta(seconds=settings.PERFMON_AGENT_LOST_GRACE)
-    report.agent_lost = runs.filter(
-        Q(agent__last_heartbeat_at__lt=lost_before) | Q(agent__last_heartbeat_at__isnull=True),
-        status__in=RunStatus.active(), claimed_at__isnull=False,
-    ).update(
-        status=RunStatus.ERROR, completed_at=now,
-        error="agent lost: the agent stopped sending heartbeats while the run was active",
+    report.agent_lost = _end_runs(
+        runs.filter(
+            Q(agent__last_heartbeat_at__lt=lost_before) | Q(agent__last_heartbeat_at__isnull=True),
+            status__in=RunStatus.active(), claimed_at__isnull=False,
+        ),
+        now, "agent lost: the agent stopped sending heartbeats while the run was active",
     )
-
     queued_limit = now - timedelta(seconds=settings.PERFMON_QUEUED_TIMEOUT)
-    expired_queued = runs.filter(status=RunStatus.QUEUED, claimed_at__isnull=True, created_at__lt=queued_limit).update(
-        status=RunStatus.ERROR, completed_at=now,
-        error=f"expired: no agent started the run within {settings.PERFMON_QUEUED_TIMEOUT} s",
+    report.expired = _end_runs(
+        runs.filter(status=RunStatus.QUEUED, claimed_at__isnull=True, created_at__lt=queued_limit),
+        now, f"expired: no agent started the run within {settings.PERFMON_QUEUED_TIMEOUT} s",
     )
     # Twice the time limit: the agent kills the tool at the limit and reports.
     running_limit = now - timedelta(seconds=2 * settings.PERFMON_RUN_TIME_LIMIT)
-    expired_running = runs.filter(status=RunStatus.RUNNING, claimed_at__lt=running_limit).update(
-        status=RunStatus.ERROR, completed_at=now,
-        error="expired: the agent never reported the end of the run",
+    report.expired += _end_runs(
+        runs.filter(status=RunStatus.RUNNING, claimed_at__lt=running_limit),
+        now, "expired: the agent never reported the end of the run",
     )
-    report.expired = expired_queued + expired_running
     if report.republished or report.agent_lost or report.expired:
         log.info("sweep: %s", report)
     return report
