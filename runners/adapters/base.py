@@ -1,0 +1,298 @@
+"""The adapter interface every tool module implements, and the shared output reader.
+
+An adapter never starts a process: prepare() describes the command (argv,
+the environment ADDITIONS the tool needs, working dir, output file, how to
+stop it), the agent runs it, and reader() follows the output file while the
+tool runs (poll) and at the end (finish).
+
+Partial output: a tool killed mid-write leaves a truncated last line. The
+reader parses complete lines only; at finish() an unterminated last line is
+parsed if it is complete in itself (some tools omit the final newline) and
+otherwise ignored, and the Result says ``partial=True``. Garbage anywhere
+else is a ParseError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal as _signal
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from runners.builder import ResultBuilder
+from runners.errors import InvalidSpec, ParseError
+from runners.result import Result, SeriesPoint
+
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run: the script already written in ``work_dir`` and its parameters.
+
+    ``duration_s`` is a hint/limit for tools that need one (Locust's run
+    time); ``tool_path`` an explicit executable; ``interval_s`` the series
+    interval; ``apdex_t_ms`` the T counted exactly by the reader.
+    """
+
+    work_dir: Path
+    script_path: Path
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    duration_s: float | None = None
+    tool_path: str | None = None
+    interval_s: float = 5.0
+    apdex_t_ms: float = 500.0
+
+
+@dataclass(frozen=True)
+class StopPolicy:
+    """How to stop the tool: send ``signal`` to its process group, wait
+    ``grace_s``, then SIGKILL. ``note`` says what the tool flushes on stop."""
+
+    signal: int = _signal.SIGINT
+    grace_s: float = 10.0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A process for the agent to start.
+
+    ``env`` holds ONLY additions (parameters and tool config); the agent
+    merges them into its scrubbed base environment.
+    """
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    output_path: Path
+    stop: StopPolicy
+
+
+@dataclass(frozen=True)
+class ExitOutcome:
+    """Whether an exit code means the run executed (``ok``) and why."""
+
+    ok: bool
+    reason: str
+
+
+def parameter_env(parameters: Mapping[str, str]) -> dict[str, str]:
+    """Return the parameters as environment variables.
+
+    Raises InvalidSpec for a name that is not a valid variable name
+    ([A-Za-z_][A-Za-z0-9_]*) or a value containing a NUL byte.
+    """
+    env = {}
+    for name, value in parameters.items():
+        if not isinstance(name, str) or not _PARAM_NAME.match(name):
+            raise InvalidSpec(f"parameter name {name!r} is not a valid environment variable name")
+        value = str(value)
+        if "\0" in value:
+            raise InvalidSpec(f"parameter {name} contains a NUL byte")
+        env[name] = value
+    return env
+
+
+def exit_by_signal(code: int) -> ExitOutcome | None:
+    """ExitOutcome for a negative (killed by signal) code as Popen reports it, else None."""
+    if code < 0:
+        try:
+            name = _signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return ExitOutcome(False, f"killed by signal {name}")
+    return None
+
+
+class OutputReader(ABC):
+    """Follows one output file; subclasses parse one complete line at a time.
+
+    Only complete lines are consumed: a partial last line stays buffered
+    until completed. The file may not exist yet (poll returns nothing).
+    """
+
+    #: a line longer than this is garbage (binary file, runaway output)
+    max_line_bytes = 16 * 1024 * 1024
+    #: poll() reads at most this much per call so the agent's loop stays responsive
+    max_poll_bytes = 32 * 1024 * 1024
+    #: try to parse an unterminated last line at finish(); off for formats where
+    #: a cut line can look valid (CSV numbers)
+    parse_unterminated_tail = True
+
+    def __init__(self, path: Path, *, interval_s: float = 5.0, apdex_t_ms: float = 500.0,
+                 builder: ResultBuilder | None = None):
+        self.path = Path(path)
+        self.builder = builder or ResultBuilder(interval_s, apdex_t_ms=apdex_t_ms)
+        self._offset = 0
+        self._pending = b""
+        self._lineno = 0
+        self._lines_ok = 0
+        self._partial = False
+        self._unreported: list[SeriesPoint] = []
+
+    # -- for subclasses ---------------------------------------------------------
+    @abstractmethod
+    def parse_line(self, line: str) -> None:
+        """Parse one complete, non-blank line and feed ``self.builder``.
+
+        Raise ParseError(message) for bad content; the base adds file and line.
+        """
+
+    def end_of_output(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Hook called by finish() after the last line; raise ParseError if incomplete."""
+
+    # -- reading ----------------------------------------------------------------
+    def _handle(self, raw: bytes) -> None:
+        self._lineno += 1
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            return
+        try:
+            self.parse_line(raw.decode("utf-8"))
+        except ParseError as exc:
+            raise ParseError(exc.reason, self.path, self._lineno) from exc
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             self.path, self._lineno) from exc
+        except Exception as exc:  # a parser slip must still read as a ParseError, not a crash
+            raise ParseError(f"unreadable line ({exc.__class__.__name__}: {exc})",
+                             self.path, self._lineno) from exc
+        self._lines_ok += 1
+
+    def _read_new(self, limit: int | None) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                self._consume(f, limit)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ParseError(f"cannot read output: {exc.strerror}", self.path) from exc
+
+    def _consume(self, f, limit: int | None) -> None:
+        if os.fstat(f.fileno()).st_size < self._offset:
+            raise ParseError("output file shrank while being read", self.path)
+        f.seek(self._offset)
+        budget = limit
+        while budget is None or budget > 0:
+            chunk = f.read(1 << 20 if budget is None else min(1 << 20, budget))
+            if not chunk:
+                break
+            self._offset += len(chunk)
+            if budget is not None:
+                budget -= len(chunk)
+            lines = (self._pending + chunk).split(b"\n")
+            self._pending = lines.pop()
+            for raw in lines:
+                self._handle(raw)
+            # closing intervals as we go frees their histograms: memory stays flat
+            self._unreported.extend(self.builder.take_completed_series())
+            if len(self._pending) > self.max_line_bytes:
+                raise ParseError(f"line longer than {self.max_line_bytes} bytes "
+                                 "(not a text output file?)", self.path, self._lineno + 1)
+
+    def poll(self, now: float | None = None) -> list[SeriesPoint]:
+        """Read new complete lines; return the series intervals closed since the last poll.
+
+        ``now`` (epoch s) also closes intervals by the clock (see
+        ResultBuilder.take_completed_series). Raises ParseError on bad output.
+        """
+        self._read_new(self.max_poll_bytes)
+        self._unreported.extend(self.builder.take_completed_series(now))
+        points, self._unreported = self._unreported, []
+        return points
+
+    def finish(self, apdex_t_ms: float | None = None) -> Result:
+        """Read the rest of the output and return the final Result.
+
+        A missing or empty file gives a Result with count 0. Raises
+        ParseError on garbage, or when the only content is an unparseable
+        unterminated line.
+        """
+        self._read_new(None)
+        if self._pending.strip():
+            tail, self._pending = self._pending, b""
+            if not self.parse_unterminated_tail:
+                self._partial = True
+            else:
+                try:
+                    self._handle(tail)
+                except ParseError:
+                    if self._lines_ok == 0:
+                        raise
+                    self._partial = True  # tool stopped mid-line: documented partial output
+        if self._lines_ok:
+            try:
+                self.end_of_output()
+            except ParseError as exc:
+                raise ParseError(exc.reason, self.path) from exc
+        result = self.builder.result(apdex_t_ms)
+        return replace(result, partial=True) if self._partial else result
+
+
+class Adapter(ABC):
+    """One tool. Subclasses set the class attributes and implement prepare/reader."""
+
+    tool: str = ""
+    #: the name the agent writes the test definition's script as, in work_dir
+    script_filename: str = "script"
+    #: executable looked up on PATH unless RunSpec.tool_path is given
+    binary: str = ""
+    #: arguments after the executable that print the version
+    version_args: tuple[str, ...] = ("--version",)
+    output_filename: str = "results.out"
+    stop_policy: StopPolicy = StopPolicy()
+
+    @property
+    def version_argv(self) -> list[str]:
+        """argv printing the tool's version, with the default executable."""
+        return [self.binary, *self.version_args]
+
+    def version_command(self, tool_path: str | None = None) -> list[str]:
+        """argv printing the version, with an explicit executable if given."""
+        return [tool_path or self.binary, *self.version_args]
+
+    def executable(self, spec: RunSpec) -> str:
+        return spec.tool_path or self.binary
+
+    def output_path(self, spec: RunSpec) -> Path:
+        return Path(spec.work_dir) / self.output_filename
+
+    @abstractmethod
+    def prepare(self, spec: RunSpec) -> Command:
+        """Return the command running ``spec``; may write helper files into work_dir.
+
+        Raises InvalidSpec for parameters the tool cannot take.
+        """
+
+    #: the OutputReader subclass reading this tool's output file (or override file_reader)
+    reader_class: type[OutputReader] | None = None
+
+    def reader(self, spec: RunSpec) -> OutputReader:
+        """Return an incremental reader of the command's output_path."""
+        return self.file_reader(self.output_path(spec), interval_s=spec.interval_s,
+                                apdex_t_ms=spec.apdex_t_ms)
+
+    def file_reader(self, path: Path, *, interval_s: float = 5.0,
+                    apdex_t_ms: float = 500.0) -> OutputReader:
+        """Return a reader of an output file of this tool at ``path`` (used by summarize)."""
+        if self.reader_class is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no reader_class")
+        return self.reader_class(path, interval_s=interval_s, apdex_t_ms=apdex_t_ms)
+
+    def classify_exit(self, code: int) -> ExitOutcome:
+        """Say whether exit ``code`` means the run executed (default: only 0)."""
+        by_signal = exit_by_signal(code)
+        if by_signal:
+            return by_signal
+        if code == 0:
+            return ExitOutcome(True, "exited 0")
+        return ExitOutcome(False, f"{self.tool or 'tool'} exited with code {code}")
+
+    def detect_version(self, output: str) -> str | None:
+        """Return the version found in the version command's output, or None."""
+        match = re.search(r"\b(\d+\.\d+(?:\.\d+)?)\b", output or "")
+        return match.group(1) if match else None

@@ -1,0 +1,201 @@
+"""ResultBuilder: the streaming aggregator every reader feeds (see runners.result
+for the definitions of every figure it produces)."""
+
+from __future__ import annotations
+
+import math
+
+from runners import apdex as _apdex
+from runners.histogram import LatencyHistogram
+from runners.records import RequestRecord
+from runners.result import MAX_SPAN_S, Result, SeriesPoint, _make_result
+
+
+class _Bucket:
+    __slots__ = ("count", "errors", "hist")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.hist = LatencyHistogram()
+
+
+class ResultBuilder:
+    """Streaming aggregator: feed records (or interval aggregates), read series and a Result.
+
+    Memory is flat in the number of records: a few histograms, the open
+    intervals and the series points handed out so far (one per interval).
+    ``apdex_t_ms`` is the T whose Apdex is counted exactly; result() for
+    another T uses the histogram of successful requests (0.1 % precision).
+    ``grace_s`` is how long after its end an interval waits for records
+    that tools flush late or slightly out of order. ``origin`` fixes the
+    series grid (default: epoch multiples of interval_s).
+    """
+
+    def __init__(self, interval_s: float = 5.0, *, apdex_t_ms: float = 500.0,
+                 grace_s: float = 1.0, origin: float | None = None):
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
+        self.interval_s = float(interval_s)
+        self.grace_s = float(grace_s)
+        self.apdex_t_ms = _apdex.check_t(apdex_t_ms)
+        self._origin = origin
+        self._hist = LatencyHistogram()
+        self._ok_hist = LatencyHistogram()  # successful requests only: Apdex for another T
+        self._count = self._errors = self._satisfied = self._tolerating = 0
+        self._sum_ms = 0.0
+        self._min_ms = math.inf
+        self._max_ms = -math.inf
+        self._first_start = math.inf
+        self._last_end = -math.inf
+        self._intervals_added = False  # aggregates only: Apdex becomes a lower bound
+        self._buckets: dict[int, _Bucket] = {}
+        self._next_seq = 0  # first interval not yet handed out
+        self._emitted: list[SeriesPoint] = []
+        self._watermark = -math.inf  # latest completion time seen
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def _bucket_for(self, when: float) -> _Bucket:
+        if self._origin is None:
+            self._origin = math.floor(when / self.interval_s) * self.interval_s
+        # a tiny epsilon: a point starting exactly on a boundary must not fall one interval short
+        seq = max(math.floor((when - self._origin) / self.interval_s + 1e-9), self._next_seq)
+        bucket = self._buckets.get(seq)
+        if bucket is None:
+            bucket = self._buckets[seq] = _Bucket()
+        return bucket
+
+    def _check_times(self, start: float, end: float) -> None:
+        reference = self._origin if self._origin is not None else start
+        if not (abs(start - reference) <= MAX_SPAN_S and abs(end - reference) <= MAX_SPAN_S):
+            raise ValueError(f"time {start!r}..{end!r} is more than {MAX_SPAN_S / 3600:g} h "
+                             f"from the run's first request ({reference!r})")
+
+    def add(self, record: RequestRecord) -> None:
+        """Count one request (O(1)).
+
+        Raises ValueError (and counts nothing) if its start or end lies more
+        than MAX_SPAN_S from the series origin: corrupt timestamps.
+        """
+        latency = record.latency_ms if record.latency_ms > 0 else 0.0
+        end = record.ts + latency / 1000.0
+        self._check_times(record.ts, end)
+        error = record.is_error
+        self._count += 1
+        self._sum_ms += latency
+        self._min_ms = min(self._min_ms, latency)
+        self._max_ms = max(self._max_ms, latency)
+        self._first_start = min(self._first_start, record.ts)
+        self._last_end = max(self._last_end, end)
+        self._watermark = max(self._watermark, end)
+        bucket = self._bucket_for(end)
+        bucket.count += 1
+        if error:
+            self._errors += 1
+            bucket.errors += 1
+            LatencyHistogram.record_in((self._hist, bucket.hist), latency)
+        else:
+            LatencyHistogram.record_in((self._hist, self._ok_hist, bucket.hist), latency)
+            if latency <= self.apdex_t_ms:
+                self._satisfied += 1
+            elif latency <= 4 * self.apdex_t_ms:
+                self._tolerating += 1
+
+    def add_interval(self, point: SeriesPoint, histogram: LatencyHistogram | None, *,
+                     min_ms: float | None = None, max_ms: float | None = None,
+                     sum_ms: float | None = None) -> None:
+        """Count an interval aggregate from a tool that gives no per-request data.
+
+        ``histogram`` holds the interval's latencies (None: counts only).
+        Exact ``min_ms``/``max_ms``/``sum_ms`` are used when given, else the
+        histogram's (0.1 %). Apdex then becomes a lower bound: the builder
+        cannot tell which latencies were errors, so it counts errors against
+        the fastest requests. Raises ValueError on negative counts, errors >
+        count, or times more than MAX_SPAN_S from the series origin.
+        """
+        if point.count < 0 or not 0 <= point.errors <= point.count:
+            raise ValueError(f"bad interval counters: count={point.count} errors={point.errors}")
+        self._check_times(point.start, point.end)
+        if point.count == 0:
+            self._bucket_for(point.start)
+            self._watermark = max(self._watermark, point.end)
+            return
+        self._intervals_added = True
+        h = histogram if histogram is not None else LatencyHistogram()
+        self._count += point.count
+        self._errors += point.errors
+        self._sum_ms += sum_ms if sum_ms is not None else h.mean_ms * h.count
+        if h.count or min_ms is not None:
+            self._min_ms = min(self._min_ms, min_ms if min_ms is not None else h.min_ms)
+            self._max_ms = max(self._max_ms, max_ms if max_ms is not None else h.max_ms)
+        self._first_start = min(self._first_start, point.start)
+        self._last_end = max(self._last_end, point.end)
+        self._watermark = max(self._watermark, point.end)
+        self._hist.merge(h)
+        bucket = self._bucket_for(point.start)
+        bucket.count += point.count
+        bucket.errors += point.errors
+        bucket.hist.merge(h)
+
+    def _point(self, seq: int, bucket: _Bucket | None) -> SeriesPoint:
+        start = self._origin + seq * self.interval_s
+        if bucket is None:
+            return SeriesPoint.build(seq, start, self.interval_s, 0, 0, None)
+        return SeriesPoint.build(seq, start, self.interval_s, bucket.count, bucket.errors,
+                                 bucket.hist)
+
+    def take_completed_series(self, now: float | None = None) -> list[SeriesPoint]:
+        """Return the intervals closed since the last call, each exactly once, in order.
+
+        An interval is closed once a request completing at or after its end
+        + grace_s was seen, or ``now`` (epoch s) >= its end + grace_s.
+        Empty intervals between busy ones are returned as zero points.
+        """
+        if self._origin is None:
+            return []
+        limit = max(self._watermark, now if now is not None else -math.inf) - self.grace_s
+        out = []
+        while self._origin + (self._next_seq + 1) * self.interval_s <= limit:
+            point = self._point(self._next_seq, self._buckets.pop(self._next_seq, None))
+            self._emitted.append(point)
+            out.append(point)
+            self._next_seq += 1
+        return out
+
+    def _apdex(self, t_ms: float) -> float | None:
+        if self._count == 0:
+            return None
+        if self._intervals_added:
+            within_t = self._hist.count_at_or_below(t_ms)
+            within_4t = self._hist.count_at_or_below(4 * t_ms)
+            unplaced = max(0, self._errors - within_t)
+            satisfied = max(0, within_t - self._errors)
+            tolerating = max(0, within_4t - within_t - unplaced)
+            return _apdex.score(satisfied, tolerating, self._count)
+        if t_ms == self.apdex_t_ms:
+            return _apdex.score(self._satisfied, self._tolerating, self._count)
+        satisfied = self._ok_hist.count_at_or_below(t_ms)
+        tolerating = self._ok_hist.count_at_or_below(4 * t_ms) - satisfied
+        return _apdex.score(satisfied, tolerating, self._count)
+
+    def result(self, apdex_t_ms: float | None = None) -> Result:
+        """Return the Result so far (all series, the still-open ones included).
+
+        Does not change the builder; more records may follow. ``apdex_t_ms``
+        defaults to the builder's T. Raises ValueError for T <= 0.
+        """
+        t_ms = self.apdex_t_ms if apdex_t_ms is None else _apdex.check_t(apdex_t_ms)
+        series = list(self._emitted)
+        if self._buckets:
+            for seq in range(self._next_seq, max(self._buckets) + 1):
+                series.append(self._point(seq, self._buckets.get(seq)))
+        return _make_result(
+            count=self._count, errors=self._errors,
+            min_ms=self._min_ms, max_ms=self._max_ms, sum_ms=self._sum_ms,
+            started=self._first_start if self._count else None,
+            ended=self._last_end if self._count else None,
+            hist=self._hist, apdex=self._apdex(t_ms), apdex_t_ms=t_ms, series=series,
+        )
