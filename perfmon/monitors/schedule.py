@@ -81,11 +81,31 @@ def _instants(wall: datetime, tz: ZoneInfo, both_folds: bool) -> list[datetime]:
     return instants
 
 
+def _fast_next(expression: str, tz: ZoneInfo, after: datetime) -> datetime | None:
+    """next_run when no clock change is near: one croniter step instead of a scan.
+
+    None when a transition is within the lookback window or the candidate's
+    wall time is ambiguous or skipped; the caller then takes the careful path.
+    """
+    before, later = after - _FOLD_LOOKBACK, after + _FOLD_LOOKBACK
+    if before.astimezone(tz).utcoffset() != later.astimezone(tz).utcoffset():
+        return None
+    wall = croniter(expression, after.astimezone(tz).replace(tzinfo=None)).get_next(datetime)
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        return None  # ambiguous or skipped wall time
+    instant = first.astimezone(UTC)
+    return instant if instant > after else None
+
+
 def next_run(expression: str, tz_name: str, after: datetime) -> datetime:
     """The first time strictly after ``after`` (aware) at which the schedule fires, in UTC."""
     if after.tzinfo is None:
         raise ValueError("after must be timezone-aware")
     tz = zone(tz_name)
+    fast = _fast_next(expression, tz, after)
+    if fast is not None:
+        return fast
     both_folds = expression.split()[1] == "*"
     local_after = after.astimezone(tz).replace(tzinfo=None)
     candidates = croniter(expression, local_after - _FOLD_LOOKBACK)

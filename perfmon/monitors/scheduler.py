@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from perfmon.fleet.selectors import AgentPool
 from perfmon.monitors import schedule
 from perfmon.monitors.models import Monitor
 from perfmon.runs.models import Run, RunStatus, RunTrigger
-from perfmon.runs.services import assign_agent, new_run
+from perfmon.runs.services import after_dispatch, choose_for, new_run
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,43 @@ def _dispatch_batch(now: datetime, batch_size: int, report: TickReport) -> int:
             .filter(monitor__in=due, status__in=RunStatus.active())
             .values_list("monitor_id", flat=True)
         )
+        pool, runs = AgentPool(), []
         for monitor in due:
-            _dispatch_one(monitor, now, busy, report)
+            runs.extend(_runs_for(monitor, now, busy, pool, report))
+        _insert(runs)
         Monitor.objects.unscoped().bulk_update(due, ["next_run_at", "updated_at"])
+        after_dispatch(runs)
     return len(due)
 
 
-def _dispatch_one(monitor: Monitor, now: datetime, busy: set, report: TickReport) -> None:
+def _insert(runs: list[Run]) -> None:
+    """Insert the batch's runs at once; one by one if a manual run raced in meanwhile."""
+    try:
+        with transaction.atomic():
+            Run.all_tenants.bulk_create(runs)
+    except IntegrityError:
+        for run in runs:
+            try:
+                with transaction.atomic():
+                    run.save(force_insert=True)
+            except IntegrityError:
+                # A manual run of this monitor started between our check and insert.
+                run.status, run.completed_at = RunStatus.SKIPPED, run.created_at or timezone.now()
+                run.status_reason = "skipped: the previous run was still queued or running"
+                run.agent = None
+                run.save(force_insert=True)
+
+
+def _skipped(monitor: Monitor, now: datetime, scheduled_for: datetime, reason: str) -> Run:
+    return Run(
+        tenant=monitor.tenant, monitor=monitor, test=monitor.test, tool=monitor.test.tool,
+        trigger=RunTrigger.SCHEDULE, scheduled_for=scheduled_for, status=RunStatus.SKIPPED,
+        completed_at=now, status_reason=reason,
+    )
+
+
+def _runs_for(monitor: Monitor, now: datetime, busy: set, pool: AgentPool, report: TickReport) -> list[Run]:
+    """The runs one due monitor gets this tick (unsaved), with its next_run_at advanced."""
     due_at = monitor.next_run_at
     try:
         missed = schedule.fire_times(monitor.schedule, monitor.timezone, due_at, now, MAX_MISSED_COUNTED)
@@ -82,30 +113,24 @@ def _dispatch_one(monitor: Monitor, now: datetime, busy: set, report: TickReport
         monitor.next_run_at = None
         report.errors.append(f"{monitor.pk}: {exc}")
         log.warning("monitor %s has an unusable schedule: %s", monitor.pk, exc)
-        return
+        return []
     monitor.updated_at = now
     scheduled_for = missed[-1] if missed else due_at
+    runs = []
     if missed:
         report.missed += len(missed)
-        Run.objects.create(
-            tenant=monitor.tenant, monitor=monitor, test=monitor.test, tool=monitor.test.tool,
-            trigger=RunTrigger.SCHEDULE, scheduled_for=due_at, status=RunStatus.SKIPPED, completed_at=now,
-            status_reason=(
-                f"missed {len(missed)} scheduled run(s) from {due_at:%Y-%m-%d %H:%M} UTC while the "
-                f"scheduler was not running; ran once at {now:%H:%M:%S} UTC instead"
-            ),
-        )
+        runs.append(_skipped(monitor, now, due_at, (
+            f"missed {len(missed)} scheduled run(s) from {due_at:%Y-%m-%d %H:%M} UTC while the "
+            f"scheduler was not running; ran once at {now:%H:%M:%S} UTC instead"
+        )))
     if monitor.pk in busy:
         report.skipped += 1
-        Run.objects.create(
-            tenant=monitor.tenant, monitor=monitor, test=monitor.test, tool=monitor.test.tool,
-            trigger=RunTrigger.SCHEDULE, scheduled_for=scheduled_for, status=RunStatus.SKIPPED,
-            completed_at=now, status_reason="skipped: the previous run was still queued or running",
-        )
-        return
+        runs.append(_skipped(monitor, now, scheduled_for, "skipped: the previous run was still queued or running"))
+        return runs
     run = new_run(
         tenant=monitor.tenant, monitor=monitor, test=None, trigger=RunTrigger.SCHEDULE, scheduled_for=scheduled_for
     )
-    run.save(force_insert=True)
-    assign_agent(run, monitor)
+    choose_for(run, monitor, pool)
+    runs.append(run)
     report.dispatched += 1
+    return runs

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from perfmon.core.errors import Conflict, NotFound
-from perfmon.fleet.selectors import choose_agent
+from perfmon.fleet.selectors import AgentPool
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from runners.protocol import EXECUTE_RUN, RunAssignment, agent_queue
 
@@ -49,27 +49,30 @@ def new_run(*, tenant, monitor, test, trigger, scheduled_for=None) -> Run:
     )
 
 
-def assign_agent(run: Run, monitor) -> None:
-    """Choose the run's agent, or end the run as ``error`` with the reason none fits."""
-    agent, reason = choose_agent(
+def choose_for(run: Run, monitor, pool: AgentPool) -> None:
+    """Set the run's agent, or mark it ``error`` with the reason none fits (nothing saved)."""
+    agent, reason = pool.choose(
         tenant=run.tenant,
         tool=run.tool,
         pinned=monitor.agent if monitor is not None else None,
         location=monitor.location if monitor is not None else "",
     )
     if agent is None:
-        run.status = RunStatus.ERROR
-        run.error = reason
-        run.completed_at = timezone.now()
-        run.save(update_fields=["status", "error", "completed_at", "updated_at"])
-        from perfmon.alerts.rules import on_run_finished
+        run.status, run.error, run.completed_at = RunStatus.ERROR, reason, timezone.now()
+    else:
+        run.agent = agent
 
-        on_run_finished(run.pk)
-        return
-    run.agent = agent
-    run.save(update_fields=["agent", "updated_at"])
-    run_id = run.pk
-    transaction.on_commit(lambda: publish_run(run_id))
+
+def after_dispatch(runs: list[Run]) -> None:
+    """Alert on the runs that found no agent; publish the others once the transaction commits."""
+    from perfmon.alerts.rules import on_run_finished
+
+    for run in runs:
+        if run.status == RunStatus.ERROR:
+            on_run_finished(run.pk)
+    queued = [run.pk for run in runs if run.status == RunStatus.QUEUED and run.agent_id]
+    if queued:
+        transaction.on_commit(lambda: publish_runs(queued))
 
 
 def request_run(*, tenant, monitor=None, test=None, trigger=RunTrigger.MANUAL, actor: str = "") -> Run:
@@ -83,43 +86,52 @@ def request_run(*, tenant, monitor=None, test=None, trigger=RunTrigger.MANUAL, a
         raise ValueError("request_run needs exactly one of monitor or test")
     with transaction.atomic():
         run = new_run(tenant=tenant, monitor=monitor, test=test, trigger=trigger)
+        choose_for(run, monitor, AgentPool())
         try:
             with transaction.atomic():
                 run.save(force_insert=True)
         except IntegrityError:
             raise Conflict(f"monitor '{monitor.name}' already has a queued or running run") from None
-        assign_agent(run, monitor)
+        after_dispatch([run])
     log.info("run %s requested by %s (%s) -> %s", run.pk, actor or "system", trigger, run.agent_id or run.status)
     return run
 
 
-def publish_run(run_id) -> bool:
-    """Send the run's assignment to its agent's queue; True when the broker took it.
+def publish_runs(run_ids: list) -> int:
+    """Send the runs' assignments to their agents' queues over one broker connection.
 
-    Safe to call again (the sweeper does): the agent claims a run before it
-    starts the tool, so a second message for the same run does nothing.
+    Returns how many the broker took; the others keep ``published_at`` empty
+    for the sweeper. Safe to call again (the sweeper does): the agent claims a
+    run before it starts the tool, so a second message for a run does nothing.
     """
     from perfmon.celery import app
 
-    run = Run.objects.unscoped().filter(pk=run_id, status=RunStatus.QUEUED, agent__isnull=False).first()
-    if run is None:
-        return False
-    assignment = RunAssignment(
-        run_id=str(run.pk), agent_id=run.agent_id, tool=run.tool, time_limit_s=settings.PERFMON_RUN_TIME_LIMIT
+    runs = list(
+        Run.objects.unscoped().filter(pk__in=run_ids, status=RunStatus.QUEUED, agent__isnull=False)
+        .values_list("pk", "agent_id", "tool")
     )
+    published = []
     try:
-        app.send_task(
-            EXECUTE_RUN,
-            args=[assignment.to_dict()],
-            queue=agent_queue(run.agent_id),
-            retry=True,
-            retry_policy=PUBLISH_RETRY_POLICY,
-        )
+        with app.producer_or_acquire() as producer:
+            for run_id, agent_id, tool in runs:
+                assignment = RunAssignment(
+                    run_id=str(run_id), agent_id=agent_id, tool=tool, time_limit_s=settings.PERFMON_RUN_TIME_LIMIT
+                )
+                app.send_task(
+                    EXECUTE_RUN, args=[assignment.to_dict()], queue=agent_queue(agent_id), producer=producer,
+                    retry=True, retry_policy=PUBLISH_RETRY_POLICY,
+                )
+                published.append(run_id)
     except Exception as exc:  # the broker's many connection errors: the sweeper retries
-        log.warning("publishing run %s to %s failed: %s", run.pk, agent_queue(run.agent_id), exc)
-        return False
-    Run.objects.unscoped().filter(pk=run.pk, published_at__isnull=True).update(published_at=timezone.now())
-    return True
+        log.warning("publishing %d run(s) failed after %d: %s", len(runs), len(published), exc)
+    if published:
+        Run.objects.unscoped().filter(pk__in=published, published_at__isnull=True).update(published_at=timezone.now())
+    return len(published)
+
+
+def publish_run(run_id) -> bool:
+    """Publish one run (see publish_runs); True when the broker took it."""
+    return publish_runs([run_id]) == 1
 
 
 def run_for_tenant(tenant, run_id) -> Run:
