@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "perfmon.runs",
     "perfmon.alerts",
     "perfmon.accounts",
+    "perfmon.operations",  # tenant settings, retention, /metrics
+    "perfmon.web",  # the dashboard (templates/web/, mounted at /)
 ]
 
 MIDDLEWARE = [
@@ -94,7 +96,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now
 
 # --- broker and cache -----------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -329,3 +330,42 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "perfmon@localhost")
+
+# --- operations: retention, /metrics (docs/operations.md) -----------------------
+# Days a tenant's run series and logs, run summaries and resolved alerts are kept,
+# unless the tenant's own settings (admin: Tenant settings) say otherwise.
+PERFMON_RETENTION_SERIES_DAYS = env_int("PERFMON_RETENTION_SERIES_DAYS", 30)
+PERFMON_RETENTION_RUNS_DAYS = env_int("PERFMON_RETENTION_RUNS_DAYS", 400)
+PERFMON_RETENTION_ALERTS_DAYS = env_int("PERFMON_RETENTION_ALERTS_DAYS", 400)
+
+
+def _tier_days(raw: str | None) -> dict[str, int]:
+    """``community=90,professional=400`` (or a JSON object) -> {"community": 90, "professional": 400}."""
+    text = (raw or "").strip()
+    try:
+        pairs = json.loads(text).items() if text.startswith("{") else [
+            item.split("=", 1) for item in text.split(",") if item.strip()
+        ]
+        parsed = {str(tier).strip(): int(days) for tier, days in pairs}
+    except (ValueError, TypeError, AttributeError):
+        parsed = None
+    if parsed is None or not all(tier and days > 0 for tier, days in parsed.items()):
+        raise ImproperlyConfigured(f"PERFMON_TIER_MAX_RETENTION_DAYS must look like 'community=90', got {raw!r}")
+    return parsed
+
+
+# The longest retention each license tier allows (caps every retention above); tiers not named: no cap.
+PERFMON_TIER_MAX_RETENTION_DAYS = _tier_days(env_str("PERFMON_TIER_MAX_RETENTION_DAYS"))
+# Rows deleted per statement, and statements per retention pass (the next pass continues).
+PERFMON_RETENTION_BATCH = env_int("PERFMON_RETENTION_BATCH", 2000)
+PERFMON_RETENTION_MAX_BATCHES = env_int("PERFMON_RETENTION_MAX_BATCHES", 500)
+PERFMON_RETENTION_INTERVAL = env_float("PERFMON_RETENTION_INTERVAL", 3600.0)
+CELERY_BEAT_SCHEDULE["perfmon-retention"] = {
+    "task": "perfmon.runs.retention",
+    "schedule": PERFMON_RETENTION_INTERVAL,
+    "options": {"queue": "perfmon", "expires": PERFMON_RETENTION_INTERVAL},
+}
+# /metrics: when set, scrapers must send `Authorization: Bearer <token>`; unset, /metrics is open.
+PERFMON_METRICS_TOKEN = env_str("PERFMON_METRICS_TOKEN", "") or ""
+# Seconds a computed scrape is reused (shared through the cache by all web processes); 0 computes every time.
+PERFMON_METRICS_CACHE_SECONDS = env_float("PERFMON_METRICS_CACHE_SECONDS", 10.0)

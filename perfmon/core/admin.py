@@ -8,12 +8,12 @@ from django.utils.html import format_html
 
 
 class OperatorAdmin(admin.ModelAdmin):
-    """Operators see every tenant: the admin's querysets are deliberately unscoped."""
+    """Operators see every tenant: the admin uses each model's unrestricted default manager."""
 
     list_per_page = 50
 
     def get_queryset(self, request):
-        return self.model.all_tenants.get_queryset()
+        return self.model._default_manager.get_queryset()
 
 
 def admin_link(obj, label: str | None = None) -> str:

@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.urls import reverse
 
 from perfmon.core.admin import OperatorAdmin, admin_link
 from perfmon.monitors.models import Monitor
+from perfmon.monitors.schedule import describe
 from perfmon.runs.models import Run
 
 
@@ -25,17 +27,24 @@ class RunInline(admin.TabularInline):
 
 @admin.register(Monitor)
 class MonitorAdmin(OperatorAdmin):
-    list_display = ["name", "tenant", "tool_name", "schedule", "enabled", "next_run_at", "last_status", "last_run_at"]
+    list_display = ["name", "tenant", "tool_name", "schedule", "schedule_text", "enabled", "next_run_at", "last_status", "last_run_at"]
     list_filter = ["enabled", "last_status", "tenant"]
     search_fields = ["name", "tenant__slug"]
     list_select_related = ["tenant", "test"]
-    readonly_fields = ["test_link", "last_run_at", "last_status", "next_run_at"]
+    readonly_fields = ["test_link", "schedule_text", "last_run_at", "last_status", "next_run_at"]
     inlines = [RunInline]
     actions = ["enable", "disable"]
+
+    def view_on_site(self, monitor):
+        return reverse("web:monitor", args=[monitor.pk])  # the monitor's dashboard page
 
     @admin.display(description="tool")
     def tool_name(self, monitor):
         return monitor.test.tool
+
+    @admin.display(description="runs")
+    def schedule_text(self, monitor):
+        return describe(monitor.schedule)
 
     @admin.display(description="test definition")
     def test_link(self, monitor):
