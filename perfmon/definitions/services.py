@@ -8,15 +8,19 @@ in the history with ``test`` set to NULL.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 from perfmon.core.errors import ValidationFailed
 from perfmon.definitions.models import TestDefinition, TestStatus, Tool
 
-# A script is sent to an agent inside a task message and stored per run:
-# keep it to a size that is a script, not a data set.
-MAX_SCRIPT_BYTES = 1024 * 1024
+# A script is sent to an agent and stored per run: keep it to the size of a script, not a data set.
+DEFAULT_MAX_SCRIPT_BYTES = 1024 * 1024
 EDITABLE_FIELDS = ("name", "tool", "script", "script_filename", "status", "parameters")
+
+
+def max_script_bytes() -> int:
+    return getattr(settings, "PERFMON_MAX_SCRIPT_BYTES", DEFAULT_MAX_SCRIPT_BYTES)
 
 
 def _clean(fields: dict) -> dict:
@@ -39,8 +43,8 @@ def _clean(fields: dict) -> dict:
         script = fields["script"] if fields["script"] is not None else ""
         if not isinstance(script, str) or not script.strip():
             errors["script"] = ["This field may not be blank."]
-        elif len(script.encode()) > MAX_SCRIPT_BYTES:
-            errors["script"] = [f"A script may be at most {MAX_SCRIPT_BYTES} bytes."]
+        elif len(script.encode()) > (limit := max_script_bytes()):
+            errors["script"] = [f"A script may be at most {limit} bytes."]
     if "parameters" in fields:
         params = fields["parameters"] if fields["parameters"] is not None else {}
         if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):

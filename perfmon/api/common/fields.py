@@ -202,6 +202,9 @@ def clean_script_text(text, *, limit: int | None = None) -> str:
     return text
 
 
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
 def decode_base64_script(value, *, limit: int | None = None) -> str:
     """The UTF-8 script that ``value`` (standard base64, padded, whitespace allowed) encodes.
 
@@ -215,6 +218,8 @@ def decode_base64_script(value, *, limit: int | None = None) -> str:
     compact = "".join(value.split())  # line-wrapped base64 (76 columns) is common
     if not compact:
         raise serializers.ValidationError("The script is empty.")
+    if len(compact) % 4 or not _BASE64.match(compact):
+        raise serializers.ValidationError("Not valid base64 (standard alphabet, with padding).")
     decoded_size = len(compact) // 4 * 3 - compact[-2:].count("=")
     if decoded_size > limit:
         raise _too_big(decoded_size, limit)
