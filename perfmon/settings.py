@@ -103,7 +103,7 @@ REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 BROKER_FS_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_FS_DIR / sub).mkdir(parents=True, exist_ok=True)
 
 if REDIS_URL:
@@ -260,6 +260,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_FS_DIR / "queue"),
         "data_folder_out": str(BROKER_FS_DIR / "queue"),
         "processed_folder": str(BROKER_FS_DIR / "processed"),
+        # Fanout/broadcast bindings; kombu's default is ./control in the working directory.
+        "control_folder": str(BROKER_FS_DIR / "control"),
         "store_processed": False,
     }
 else:
