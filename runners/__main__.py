@@ -1,7 +1,8 @@
 """Command line: ``python -m runners summarize --tool TOOL FILE``.
 
-Reads a finished output file of TOOL (k6's NDJSON, JMeter's CSV JTL, our
-perfmon stream for Locust, Artillery, Gatling and custom) and prints the
+Reads a finished output file of TOOL (k6's NDJSON, JMeter's CSV JTL,
+Gatling's simulation.log, our perfmon stream for Locust, Artillery and
+custom) and prints the
 Result as one JSON object on stdout. Memory stays flat with file size (the
 file is streamed). Exit 0 on success, 2 with a one-line message on stderr
 for a bad invocation, unknown tool, missing file or unreadable content.

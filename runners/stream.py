@@ -1,5 +1,5 @@
 """The perfmon result stream, version 1: what custom tools, our Locust listener
-and our Artillery/Gatling helpers write, and its reader.
+and our Artillery plugin write, and its reader.
 
 NDJSON (one JSON object per line, UTF-8):
 

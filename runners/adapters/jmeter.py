@@ -1,0 +1,265 @@
+"""Apache JMeter 5.x (scripts/install-jmeter.sh installs 5.6.3 from Maven Central).
+
+Command: ``jmeter -n -t plan.jmx -l jmeter-results.jtl -j jmeter.log
+-q perfmon.properties -J<result settings>... -Jjmeterengine.nongui.port=0``.
+
+Output: the JTL as CSV with a header line (``print_field_names``), flushed
+after every sample (``autoflush``), timestamps in epoch ms and taken at the
+START of the sample (``sampleresult.timestamp.start``). The reader finds
+columns by the header, so the field set may vary; it needs ``timeStamp``,
+``elapsed``, ``responseCode`` and ``success`` (``label`` is used when
+present). Free-text columns that may hold commas, quotes or newlines
+(response and failure messages) are not written, and sub-results are not
+saved (a sampler's embedded resources are inside its own sample), so one
+line is one sample as JMeter's own listeners count it; a Transaction
+Controller's own sample is a line too, as in JMeter's reports. A quoted
+field spanning lines is still read correctly.
+
+One record per line: ``ts`` = timeStamp / 1000, ``latency_ms`` = elapsed
+(JMeter's whole-millisecond time from just before sending to the last byte
+received), ``status`` = responseCode when it is numeric, else 0 (JMeter
+writes e.g. ``Non HTTP response code: java.net.ConnectException`` when
+there was no response), ``failed`` = not success (assertions included).
+
+Parameters: a JMeter property each (``${__P(NAME,default)}`` in the plan),
+written to ``perfmon.properties`` (mode 0600, passed with ``-q``) so values
+stay out of the process list, and environment variables (plans can read
+them with ``${__groovy(System.getenv('NAME'))}``).
+
+Exit codes: JMeter 5.6 exits 0 when the plan ran, even when samples failed
+(the errors are in the JTL); 1 when the plan cannot be loaded or JMeter
+fails to start; 130/143 after SIGINT/SIGTERM.
+
+Stop: JMeter installs no signal handler. SIGTERM (or SIGINT) ends the JVM at
+once (about 0.4 s measured), without its "tidying up": samples in flight are
+lost, every completed one is already in the JTL (autoflush writes each line
+whole), so the partial JTL parses. JMeter's graceful stop is a UDP message
+to its shutdown port (4445..4455, what bin/shutdown.sh sends); perfmon turns
+that port off (``jmeterengine.nongui.port=0``): the agent stops tools by
+signal, and parallel runs would compete for the eleven ports and accept
+each other's shutdown messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+from pathlib import Path
+
+from runners.adapters.base import (
+    Adapter,
+    Command,
+    ExitOutcome,
+    OutputReader,
+    RunSpec,
+    StopPolicy,
+    exit_by_signal,
+    parameter_env,
+)
+from runners.errors import ParseError
+from runners.records import RequestRecord
+from runners.result import Result
+
+PROPERTIES_FILENAME = "perfmon.properties"
+LOG_FILENAME = "jmeter.log"
+
+#: -J properties that make the JTL what JTLReader reads; -J beats the user's properties
+RESULT_PROPERTIES = {
+    "jmeter.save.saveservice.output_format": "csv",
+    "jmeter.save.saveservice.print_field_names": "true",
+    "jmeter.save.saveservice.autoflush": "true",
+    "jmeter.save.saveservice.default_delimiter": ",",
+    "jmeter.save.saveservice.timestamp_format": "ms",
+    "jmeter.save.saveservice.time": "true",
+    "jmeter.save.saveservice.label": "true",
+    "jmeter.save.saveservice.response_code": "true",
+    "jmeter.save.saveservice.successful": "true",
+    "jmeter.save.saveservice.response_message": "false",
+    "jmeter.save.saveservice.assertion_results_failure_message": "false",
+    "jmeter.save.saveservice.subresults": "false",
+    "sampleresult.timestamp.start": "true",
+    # no UDP shutdown listener: see the module docstring
+    "jmeterengine.nongui.port": "0",
+}
+
+REQUIRED_COLUMNS = ("timeStamp", "elapsed", "responseCode", "success")
+_EXIT_REASONS = {
+    1: "jmeter exited 1: the plan could not be loaded or JMeter failed (see jmeter.log)",
+    130: "jmeter stopped by SIGINT (exit 130)",
+    143: "jmeter stopped by SIGTERM (exit 143)",
+}
+
+
+def _escape_property(text: str, *, key: bool) -> str:
+    """Escape for java.util.Properties.load (ISO-8859-1 file, \\uXXXX beyond)."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch in "=:#!" or (ch == " " and (key or i == 0)):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) > 0x7E:
+            out.extend(f"\\u{unit:04x}" for unit in _utf16_units(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _utf16_units(ch: str) -> list[int]:
+    data = ch.encode("utf-16-be")
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+
+
+def write_properties(path: Path, properties: dict[str, str]) -> None:
+    """Write ``properties`` as a Java properties file readable by the owner only."""
+    body = "".join(f"{_escape_property(k, key=True)}={_escape_property(v, key=False)}\n"
+                   for k, v in properties.items())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write("# written by perfmon: the run's parameters\n" + body)
+
+
+class JTLReader(OutputReader):
+    """Reads a CSV JTL with a header line: one RequestRecord per sample line."""
+
+    # a cut line of numbers looks valid ("1795396470367,8" for elapsed 81): never guess
+    parse_unterminated_tail = False
+
+    def __init__(self, path: Path, **kwargs):
+        super().__init__(path, **kwargs)
+        self._columns: dict[str, int] | None = None
+        self._open_quote = ""  # lines of a record whose quoted field spans lines
+
+    def parse_line(self, line: str) -> None:
+        if self._open_quote:
+            line = self._open_quote + "\n" + line
+            self._open_quote = ""
+        if line.count('"') % 2:
+            if len(line) > self.max_line_bytes:
+                raise ParseError("unterminated quoted field")
+            self._open_quote = line  # the record goes on in the next line
+            return
+        try:
+            fields = next(csv.reader([line], strict=True))
+        except csv.Error as exc:
+            raise ParseError(f"not a CSV line ({exc})") from exc
+        if self._columns is None:
+            self._columns = self._header(fields)
+            return
+        self._sample(fields)
+
+    def end_of_output(self) -> None:
+        if self._open_quote:
+            raise ParseError("the file ends inside a quoted field")
+
+    def finish(self, apdex_t_ms: float | None = None) -> Result:
+        """Read the rest of the JTL and return the final Result.
+
+        Raises ParseError on garbage, including content that never completes
+        a header line (a binary file, another tool's output); a missing or
+        empty file gives count 0.
+        """
+        result = super().finish(apdex_t_ms)
+        if self._columns is None and result.partial:
+            raise ParseError("no complete CSV header line: not a CSV JTL", self.path, 1)
+        return result
+
+    @staticmethod
+    def _header(fields: list[str]) -> dict[str, int]:
+        if fields and fields[0].lstrip().startswith("<"):
+            raise ParseError("this JTL is XML; perfmon reads CSV JTL files "
+                             "(jmeter.save.saveservice.output_format=csv)")
+        columns = {name.strip(): i for i, name in enumerate(fields)}
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise ParseError("not a CSV JTL header line (jmeter.save.saveservice."
+                             f"print_field_names=true): missing {', '.join(missing)}")
+        return columns
+
+    def _sample(self, fields: list[str]) -> None:
+        columns = self._columns
+        if len(fields) != len(columns):
+            raise ParseError(f"expected {len(columns)} fields as in the header, got {len(fields)}")
+        stamp = fields[columns["timeStamp"]]
+        elapsed = fields[columns["elapsed"]]
+        if not stamp.isdigit():
+            raise ParseError(f"timeStamp must be epoch milliseconds, got {stamp!r} "
+                             "(jmeter.save.saveservice.timestamp_format=ms)")
+        if not elapsed.lstrip("-").isdigit():
+            raise ParseError(f"elapsed must be whole milliseconds, got {elapsed!r}")
+        success = fields[columns["success"]].strip().lower()
+        if success not in ("true", "false"):
+            raise ParseError(f"success must be true or false, got {success!r}")
+        code = fields[columns["responseCode"]].strip()
+        # "Non HTTP response code: ..." (no response) and other non-numeric codes: status 0
+        status = int(code) if code.isdigit() and len(code) <= 3 else 0
+        label = columns.get("label")
+        self.builder.add(RequestRecord(
+            ts=int(stamp) / 1000.0, latency_ms=max(float(elapsed), 0.0), status=status,
+            failed=success == "false", name=fields[label] if label is not None else ""))
+
+
+class JMeterAdapter(Adapter):
+    tool = "jmeter"
+    script_filename = "plan.jmx"
+    binary = "jmeter"
+    # -j /dev/null: otherwise JMeter leaves a jmeter.log wherever the version is asked
+    version_args = ("-j", "/dev/null", "--version")
+    output_filename = "jmeter-results.jtl"
+    reader_class = JTLReader
+    stop_policy = StopPolicy(
+        signal=signal.SIGTERM, grace_s=10.0,
+        note="JMeter has no signal handler: SIGTERM (or SIGINT) ends the JVM within a second "
+             "(exit 143/130); samples in flight are lost, every completed one is already in "
+             "the JTL (autoflush). Its UDP shutdown port is turned off.")
+
+    def prepare(self, spec: RunSpec) -> Command:
+        """Build ``jmeter -n``; writes perfmon.properties and removes a stale JTL and log.
+
+        Raises InvalidSpec for a parameter name that is not a valid
+        environment variable name or a value with a NUL byte.
+        """
+        env = parameter_env(spec.parameters)
+        work_dir = Path(spec.work_dir)
+        script = Path(spec.script_path)
+        if not script.is_absolute():
+            script = work_dir / script
+        out = self.output_path(spec)
+        # JMeter appends to an existing JTL without a new header line
+        out.unlink(missing_ok=True)
+        log = work_dir / LOG_FILENAME
+        log.unlink(missing_ok=True)
+        argv = [self.executable(spec), "-n", "-t", str(script), "-l", str(out), "-j", str(log)]
+        if env:
+            props = work_dir / PROPERTIES_FILENAME
+            write_properties(props, env)
+            argv += ["-q", str(props)]
+        argv += [f"-J{name}={value}" for name, value in RESULT_PROPERTIES.items()]
+        return Command(argv=argv, env=env, cwd=work_dir, output_path=out, stop=self.stop_policy)
+
+    def classify_exit(self, code: int) -> ExitOutcome:
+        """0 = the plan ran (failed samples are in the JTL); anything else is an error."""
+        by_signal = exit_by_signal(code)
+        if by_signal:
+            return by_signal
+        if code == 0:
+            return ExitOutcome(True, "exited 0")
+        return ExitOutcome(False, _EXIT_REASONS.get(code, f"jmeter exited with code {code}"))
+
+    def detect_version(self, output: str) -> str | None:
+        """``jmeter --version`` prints an ASCII-art banner ending in ``5.6.3``."""
+        match = re.search(r"(?<![\d.])(\d+\.\d+(?:\.\d+)?)\s*$", output or "", re.MULTILINE)
+        return match.group(1) if match else super().detect_version(output)
+
+
+ADAPTER = JMeterAdapter()
