@@ -17,7 +17,7 @@ _names = itertools.count(1)
 def make_agent(agent_id: str, *, tenant=None, location="local", tools=("k6",), capacity=1, drained=False,
                online=True) -> Agent:
     return Agent.all_tenants.create(
-        id=agent_id, tenant=tenant, location=location, tools={tool: "1.0" for tool in tools},
+        id=agent_id, tenant=tenant, location=location, tools=dict.fromkeys(tools, "1.0"),
         capacity=capacity, drained=drained, last_heartbeat_at=timezone.now() if online else None,
     )
 

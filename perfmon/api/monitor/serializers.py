@@ -1,0 +1,325 @@
+"""The camelCase shapes of the perf-monitor API (/api).
+
+Input serializers validate and translate to the services' keyword
+arguments; output serializers render the documented fields (and a few
+additive ones, listed in docs/api.md).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from perfmon.alerts.services import MAX_NOTE_LENGTH
+from perfmon.api.common.fields import (
+    Base64ScriptField,
+    ParametersField,
+    ScriptUploadField,
+    ThresholdsField,
+)
+from perfmon.api.common.metrics import summary_metrics
+from perfmon.core.errors import NotFound
+from perfmon.definitions.models import Tool
+from perfmon.fleet.selectors import agent_visible_to
+from perfmon.monitors import schedule as cron
+from perfmon.monitors.models import DEFAULT_APDEX_T_MS
+from perfmon.monitors.services import MAX_APDEX_T_MS
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error envelope of every non-2xx answer."""
+
+    error = serializers.CharField(help_text="machine-readable code, e.g. not_found")
+    message = serializers.CharField()
+    details = serializers.DictField(
+        required=False, help_text="per-field messages (field -> list of strings, or nested objects)"
+    )
+
+
+# --- monitors -------------------------------------------------------------
+
+_TOOLS = ", ".join(Tool.values)
+
+
+class MonitorWriteSerializer(serializers.Serializer):
+    """Every field a monitor accepts; create needs name, tool, schedule and one script."""
+
+    name = serializers.CharField(max_length=200)
+    tool = serializers.ChoiceField(
+        choices=Tool.choices, error_messages={"invalid_choice": f'Unknown tool "{{input}}"; use one of {_TOOLS}.'}
+    )
+    schedule = serializers.CharField(max_length=120, help_text="five-field cron expression, e.g. */15 * * * *")
+    timezone = serializers.CharField(
+        max_length=64, required=False, help_text="IANA time zone the schedule is read in (default UTC)"
+    )
+    enabled = serializers.BooleanField(required=False, help_text="default true")
+    thresholds = ThresholdsField(required=False, allow_null=True, help_text="null clears them")
+    parameters = ParametersField(
+        required=False, allow_null=True, help_text="passed to the tool as environment variables; null clears them"
+    )
+    scriptContent = Base64ScriptField(required=False, help_text="the script, base64 (JSON bodies)")
+    script = ScriptUploadField(required=False, help_text="the script file (multipart bodies)")
+    scriptFilename = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, help_text="file name for scriptContent (optional)"
+    )
+    agentId = serializers.CharField(
+        max_length=63, required=False, allow_null=True, allow_blank=True,
+        help_text="pin runs to this agent (null: no pin)",
+    )
+    location = serializers.CharField(
+        max_length=63, required=False, allow_blank=True, help_text="run on an agent of this location"
+    )
+    apdexT = serializers.IntegerField(
+        min_value=1, max_value=MAX_APDEX_T_MS, required=False,
+        help_text=f"Apdex T in milliseconds (default {DEFAULT_APDEX_T_MS})",
+    )
+
+    def validate_schedule(self, value: str) -> str:
+        try:
+            return cron.validate(value)
+        except cron.InvalidSchedule as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_timezone(self, value: str) -> str:
+        try:
+            cron.zone(value)
+        except cron.InvalidSchedule as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
+    def validate_agentId(self, value):  # noqa: N802 - the API's field name
+        if not value:
+            return None
+        try:
+            return agent_visible_to(self.context["tenant"], value)
+        except NotFound:
+            raise serializers.ValidationError(f"Unknown agent '{value}'.") from None
+
+    def validate(self, attrs):
+        given = [name for name in ("script", "scriptContent") if name in attrs]
+        if len(given) > 1:
+            raise serializers.ValidationError(
+                {"script": ["Send the script once: a file (script) or base64 (scriptContent), not both."]}
+            )
+        if not self.partial and not given:
+            raise serializers.ValidationError(
+                {"scriptContent": ["A script is required: upload a file as script or send base64 scriptContent."]}
+            )
+        if "scriptFilename" in attrs and "scriptContent" not in attrs:
+            raise serializers.ValidationError({"scriptFilename": ["Only used together with scriptContent."]})
+        return attrs
+
+    def service_kwargs(self) -> dict:
+        """The validated data as keyword arguments of create_monitor / update_monitor."""
+        data = dict(self.validated_data)
+        out = {}
+        renames = {"apdexT": "apdex_t_ms", "agentId": "agent"}
+        for name, value in data.items():
+            if name == "script":
+                out["script"], out["script_filename"] = value
+            elif name == "scriptContent":
+                out["script"] = value
+                out.setdefault("script_filename", data.get("scriptFilename", ""))
+            elif name != "scriptFilename":
+                out[renames.get(name, name)] = value
+        return out
+
+
+class MonitorJsonCreateSerializer(MonitorWriteSerializer):
+    """The JSON create body (schema only): the script as base64."""
+
+    script = None
+    scriptContent = Base64ScriptField(help_text="the script, base64")
+
+
+class MonitorMultipartCreateSerializer(MonitorWriteSerializer):
+    """The multipart create body (schema only): the script as a file upload."""
+
+    scriptContent = None
+    scriptFilename = None
+    script = serializers.FileField(help_text="the script file")
+
+
+class MonitorSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    tool = serializers.ChoiceField(source="test.tool", choices=Tool.choices)
+    schedule = serializers.CharField()
+    scheduleDescription = serializers.SerializerMethodField()
+    timezone = serializers.CharField()
+    enabled = serializers.BooleanField()
+    thresholds = ThresholdsField()
+    parameters = ParametersField()
+    apdexT = serializers.IntegerField(source="apdex_t_ms")
+    agentId = serializers.CharField(source="agent_id", allow_null=True)
+    location = serializers.CharField()
+    scriptFilename = serializers.CharField(source="test.script_filename")
+    nextRunAt = serializers.DateTimeField(source="next_run_at", allow_null=True)
+    lastRun = serializers.DateTimeField(source="last_run_at", allow_null=True)
+    lastStatus = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    def get_scheduleDescription(self, monitor) -> str:  # noqa: N802
+        return cron.describe(monitor.schedule)
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["pass", "fail", "error", "cancelled", "skipped"], allow_null=True)
+    )
+    def get_lastStatus(self, monitor):  # noqa: N802
+        return monitor.last_status or None
+
+
+class MonitorDetailSerializer(MonitorSerializer):
+    scriptContent = Base64ScriptField(source="test.script", help_text="the script, base64")
+
+
+class RunRequestedSerializer(serializers.Serializer):
+    runId = serializers.UUIDField()
+    status = serializers.CharField(help_text="queued (or error when no agent can take the run)")
+
+
+# --- runs -----------------------------------------------------------------
+
+_METRIC_NAMES = {
+    "p50": "p50", "p95": "p95", "avg": "avg", "error_rate": "errorRate", "throughput": "throughput",
+    "p99": "p99", "min": "min", "max": "max", "total_requests": "totalRequests", "apdex": "apdex",
+}
+
+
+class RunMetricsSerializer(serializers.Serializer):
+    """Schema of a run's metrics; every figure is null until the run has a result."""
+
+    p50 = serializers.FloatField(allow_null=True, help_text="ms")
+    p95 = serializers.FloatField(allow_null=True, help_text="ms")
+    avg = serializers.FloatField(allow_null=True, help_text="ms")
+    errorRate = serializers.FloatField(allow_null=True, help_text="failed / total requests, 0..1")
+    throughput = serializers.FloatField(allow_null=True, help_text="requests per second")
+    p99 = serializers.FloatField(allow_null=True, help_text="ms")
+    min = serializers.FloatField(allow_null=True, help_text="ms")
+    max = serializers.FloatField(allow_null=True, help_text="ms")
+    totalRequests = serializers.IntegerField(allow_null=True)
+    apdex = serializers.FloatField(allow_null=True, help_text="0..1 for the monitor's apdexT")
+
+
+class BreachSerializer(serializers.Serializer):
+    metric = serializers.CharField(help_text="latencyMs, errorRatePercent or apdexMin")
+    threshold = serializers.FloatField()
+    actual = serializers.FloatField()
+
+
+class RunSerializer(serializers.Serializer):
+    """Exactly the documented fields of a run."""
+
+    id = serializers.UUIDField()
+    monitorId = serializers.UUIDField(source="monitor_id", allow_null=True)
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
+    status = serializers.CharField()
+    tool = serializers.CharField()
+    metrics = serializers.SerializerMethodField()
+    thresholdBreaches = serializers.SerializerMethodField()
+    agentId = serializers.CharField(source="agent_id", allow_null=True)
+
+    @extend_schema_field(RunMetricsSerializer)
+    def get_metrics(self, run) -> dict:
+        summary = summary_metrics(run.metrics)
+        return {_METRIC_NAMES[key]: value for key, value in summary.items()}
+
+    @extend_schema_field(BreachSerializer(many=True))
+    def get_thresholdBreaches(self, run) -> list:  # noqa: N802
+        return [breach for breach in (run.breaches or []) if isinstance(breach, dict)]
+
+
+class RunPageSerializer(serializers.Serializer):
+    runs = RunSerializer(many=True)
+    total = serializers.IntegerField(help_text="runs of the monitor in all")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+# --- alerts ---------------------------------------------------------------
+
+
+class AlertSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    monitorId = serializers.UUIDField(source="monitor_id", allow_null=True)
+    agentId = serializers.CharField(source="agent_id", allow_null=True)
+    kind = serializers.CharField(help_text="run_failed, run_error or agent_offline")
+    state = serializers.CharField(help_text="open, acknowledged or resolved")
+    title = serializers.CharField()
+    details = serializers.JSONField()
+    occurrences = serializers.IntegerField()
+    openedAt = serializers.DateTimeField(source="opened_at")
+    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
+    acknowledgedBy = serializers.SerializerMethodField()
+    note = serializers.CharField()
+    firstRunId = serializers.UUIDField(source="first_run_id", allow_null=True)
+    lastRunId = serializers.UUIDField(source="last_run_id", allow_null=True)
+
+    def get_acknowledgedBy(self, alert) -> str | None:  # noqa: N802
+        return alert.acknowledged_by_label or None
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=MAX_NOTE_LENGTH, required=False, allow_blank=True)
+
+
+# --- agents ---------------------------------------------------------------
+
+
+class AgentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["online", "offline"])
+    lastHeartbeat = serializers.DateTimeField(source="last_heartbeat_at", allow_null=True)
+    location = serializers.CharField()
+    shared = serializers.SerializerMethodField()
+    version = serializers.CharField()
+    tools = serializers.DictField(child=serializers.CharField(), help_text="tool -> version")
+    capacity = serializers.IntegerField()
+    drained = serializers.BooleanField()
+
+    def get_shared(self, agent) -> bool:
+        return agent.tenant_id is None
+
+
+class AgentSampleSerializer(serializers.Serializer):
+    recordedAt = serializers.DateTimeField(source="recorded_at")
+    cpuPercent = serializers.FloatField(source="cpu_percent", allow_null=True)
+    memoryPercent = serializers.FloatField(source="memory_percent", allow_null=True)
+    load1 = serializers.FloatField(allow_null=True)
+    diskFreeGb = serializers.FloatField(source="disk_free_gb", allow_null=True)
+    runningRuns = serializers.IntegerField(source="running_runs")
+
+
+class AgentRunCountsSerializer(serializers.Serializer):
+    windowHours = serializers.IntegerField()
+    total = serializers.IntegerField()
+    active = serializers.IntegerField(help_text="queued + running")
+    byStatus = serializers.DictField(child=serializers.IntegerField())
+
+
+class AgentMetricsSerializer(serializers.Serializer):
+    agentId = serializers.CharField()
+    status = serializers.ChoiceField(choices=["online", "offline"])
+    lastHeartbeat = serializers.DateTimeField(allow_null=True)
+    samples = AgentSampleSerializer(many=True)
+    runs = AgentRunCountsSerializer()
+
+
+# --- settings -------------------------------------------------------------
+
+
+class LicenseSerializer(serializers.Serializer):
+    tier = serializers.CharField()
+    monitorLimit = serializers.IntegerField()
+    monitorsUsed = serializers.IntegerField()
+    validUntil = serializers.DateTimeField(allow_null=True, help_text="null for the community tier")
+    licensed = serializers.BooleanField(help_text="false: no license key installed (community tier)")
+    expired = serializers.BooleanField()
+
+
+class LicenseUpdateSerializer(serializers.Serializer):
+    licenseKey = serializers.CharField(trim_whitespace=True)

@@ -1,0 +1,81 @@
+"""Alerts: the history (newest first) and acknowledging one."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from perfmon.alerts.models import AlertState
+from perfmon.alerts.selectors import alert_for_tenant, alerts_for_tenant
+from perfmon.alerts.services import acknowledge_alert
+from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
+from perfmon.api.common.pagination import parse_window
+from perfmon.api.monitor.schema import errors, path_id
+from perfmon.api.monitor.serializers import AcknowledgeSerializer, AlertSerializer
+from perfmon.api.monitor.views.base import MonitorApiView
+from perfmon.core.errors import ValidationFailed
+from perfmon.monitors.selectors import as_uuid, monitor_for_tenant
+
+ALERTS_DEFAULT_LIMIT = 50
+ALERTS_MAX_LIMIT = 500
+
+
+class AlertListView(MonitorApiView):
+    @extend_schema(
+        summary="List alert history",
+        description=(
+            "The tenant's alerts, newest first, as a bare JSON array. `monitorId` narrows to one monitor "
+            "(404 when it is not one of the tenant's), `state` to open/acknowledged/resolved."
+        ),
+        parameters=[
+            OpenApiParameter("monitorId", OpenApiTypes.UUID, description="only this monitor's alerts"),
+            OpenApiParameter("state", OpenApiTypes.STR, enum=AlertState.values),
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description=f"1..{ALERTS_MAX_LIMIT}, default {ALERTS_DEFAULT_LIMIT}"
+            ),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="default 0"),
+        ],
+        responses={200: AlertSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        window = parse_window(params, default_limit=ALERTS_DEFAULT_LIMIT, max_limit=ALERTS_MAX_LIMIT)
+        monitor = None
+        if params.get("monitorId"):
+            if as_uuid(params["monitorId"]) is None:
+                raise ValidationFailed("monitorId: Must be a UUID.", details={"monitorId": ["Must be a UUID."]})
+            monitor = monitor_for_tenant(self.tenant, params["monitorId"])
+        state = params.get("state") or None
+        if state is not None and state not in AlertState.values:
+            message = f"Must be one of {', '.join(AlertState.values)}."
+            raise ValidationFailed(f"state: {message}", details={"state": [message]})
+        alerts = window.slice(alerts_for_tenant(self.tenant, monitor=monitor, state=state))
+        return Response(AlertSerializer(alerts, many=True).data)
+
+
+class AlertAcknowledgeView(MonitorApiView):
+    @extend_schema(
+        summary="Acknowledge alert",
+        description=(
+            "Stores the note with who acknowledged and when. Acknowledging again keeps the first time "
+            "and author and replaces the note; a resolved alert answers 409."
+        ),
+        parameters=[path_id("alertId", description="the alert's id (a UUID)")],
+        request=AcknowledgeSerializer,
+        responses={200: AlertSerializer, **errors(400, 404, 409)},
+    )
+    def post(self, request: Request, alertId: str) -> Response:  # noqa: N803 - the documented name
+        alert = alert_for_tenant(self.tenant, alertId)
+        data = form_to_dict(request.data)
+        reject_unknown_fields(data, AcknowledgeSerializer().fields)
+        serializer = AcknowledgeSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        alert = acknowledge_alert(
+            tenant=self.tenant,
+            alert=alert,
+            note=serializer.validated_data.get("note", ""),
+            actor=self.actor,
+            user=request.user.user,
+        )
+        return Response(AlertSerializer(alert).data)
