@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from perfmon.alerts.rules import on_run_finished
+from perfmon.alerts.run_events import run_completed
 from perfmon.fleet.models import Agent
-from perfmon.monitors.models import Monitor
 from perfmon.runs.ingest import agent_run
 from perfmon.runs.models import Run, RunStatus
+from perfmon.runs.services import record_outcome
 from runners import thresholds as threshold_rules
 from runners.result import Result
 
@@ -77,9 +77,8 @@ def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
             run.metrics.update(exit_code=report.exit_code, outcome=report.outcome)
             run.histogram = report.result.histogram
         run.save()
-        if run.monitor_id:
-            Monitor.objects.unscoped().filter(pk=run.monitor_id).update(last_run_at=now, last_status=status)
-        on_run_finished(run.pk)
+        record_outcome(run)
+        run_completed(run)  # run.completed webhooks (perfmon/alerts/run_events.py)
     log.info("run %s judged %s", run.pk, run.status)
     return run
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from perfmon.core.errors import Conflict, NotFound
 from perfmon.fleet.selectors import AgentPool
+from perfmon.monitors.models import Monitor
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from runners.protocol import EXECUTE_RUN, RunAssignment, agent_queue
 
@@ -63,13 +64,22 @@ def choose_for(run: Run, monitor, pool: AgentPool) -> None:
         run.agent = agent
 
 
-def after_dispatch(runs: list[Run]) -> None:
-    """Alert on the runs that found no agent; publish the others once the transaction commits."""
+def record_outcome(run: Run) -> None:
+    """What follows a run's end: its monitor's last run and status, then the alert rules."""
     from perfmon.alerts.rules import on_run_finished
 
+    if run.monitor_id and run.status in (RunStatus.PASS, RunStatus.FAIL, RunStatus.ERROR):
+        Monitor.objects.unscoped().filter(pk=run.monitor_id).update(
+            last_run_at=run.completed_at, last_status=run.status
+        )
+    on_run_finished(run.pk)
+
+
+def after_dispatch(runs: list[Run]) -> None:
+    """Record the runs that found no agent; publish the others once the transaction commits."""
     for run in runs:
         if run.status == RunStatus.ERROR:
-            on_run_finished(run.pk)
+            record_outcome(run)
     queued = [run.pk for run in runs if run.status == RunStatus.QUEUED and run.agent_id]
     if queued:
         transaction.on_commit(lambda: publish_runs(queued))

@@ -20,10 +20,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from perfmon.alerts.rules import on_run_finished
 from perfmon.fleet.selectors import online_horizon
 from perfmon.runs.models import Run, RunStatus
-from perfmon.runs.services import publish_run
+from perfmon.runs.services import publish_run, record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ def _end_runs(candidates, now: datetime, error: str) -> int:
             status=RunStatus.ERROR, completed_at=now, error=error, updated_at=now
         ):
             ended += 1
-            on_run_finished(run_id)
+            record_outcome(Run.objects.unscoped().get(pk=run_id))
     return ended
 
 

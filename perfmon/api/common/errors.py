@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -59,6 +60,8 @@ def envelope_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: the envelope for every error, 500 included."""
     if isinstance(exc, PerfmonError):
         return Response(envelope(exc.status, exc.message, code=exc.code, details=exc.details), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(envelope(413, "The request body is too large"), status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

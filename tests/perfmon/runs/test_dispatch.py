@@ -147,3 +147,11 @@ def test_cancel_of_another_tenants_run_is_not_found(acme, globex, dispatch):
     with pytest.raises(NotFound):
         cancel_run(tenant=acme, run_id="not-a-uuid")
     assert Run.objects.for_tenant(acme).get().status == RunStatus.QUEUED
+
+
+def test_run_without_agent_becomes_the_monitors_last_status(acme, dispatch):
+    monitor = make_monitor(acme)
+    run = dispatch(tenant=acme, monitor=monitor)
+    monitor.refresh_from_db()
+    assert run.status == RunStatus.ERROR
+    assert (monitor.last_status, monitor.last_run_at) == ("error", run.completed_at)

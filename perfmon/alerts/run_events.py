@@ -1,0 +1,58 @@
+"""Outgoing ``run.completed`` webhooks: other systems react to every run that ends.
+
+A tenant chooses which of its webhook channels receive the event (admin:
+Tenant settings → run completed channels). The notification rows are written
+in the judging transaction and delivered after commit through the same
+delivery as alerts (perfmon.alerts.deliver_notification: signed body,
+X-Perfmon-Delivery id, retries with backoff, every attempt recorded).
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from perfmon.alerts.models import ChannelKind, Notification, NotificationChannel
+from perfmon.alerts.notify import _iso, enqueue
+
+RUN_COMPLETED = "run.completed"
+
+
+def run_payload(run) -> dict:
+    """The documented body of a run.completed event (docs/operations.md)."""
+    metrics = run.metrics or {}
+    monitor = run.monitor if run.monitor_id else None
+    return {
+        "event": RUN_COMPLETED,
+        "tenant": run.tenant.slug,
+        "sentAt": _iso(timezone.now()),
+        "run": {
+            "id": str(run.pk),
+            "status": run.status,
+            "monitorId": str(run.monitor_id) if run.monitor_id else None,
+            "monitorName": monitor.name if monitor else None,
+            "testId": str(run.test_id) if run.test_id else None,
+            "tool": run.tool,
+            "trigger": run.trigger,
+            "agentId": run.agent_id,
+            "startedAt": _iso(run.started_at),
+            "completedAt": _iso(run.completed_at),
+            "metrics": {k: metrics.get(k) for k in ("count", "errors", "error_rate", "p50_ms", "p95_ms",
+                                                    "p99_ms", "throughput_rps", "apdex")},
+            "thresholdBreaches": run.breaches or [],
+            "error": run.error,
+        },
+    }
+
+
+def run_completed(run) -> list[Notification]:
+    """Queue a run.completed notification to each subscribed, enabled webhook channel of the run's tenant."""
+    from perfmon.operations.models import TenantSettings
+
+    channels = list(NotificationChannel.objects.for_tenant(run.tenant_id).filter(
+        enabled=True, kind=ChannelKind.WEBHOOK,
+        pk__in=TenantSettings.run_completed_channels.through.objects.filter(
+            tenantsettings_id=run.tenant_id).values("notificationchannel_id"),
+    ))
+    if not channels:
+        return []
+    return enqueue(run.tenant, RUN_COMPLETED, run_payload(run), channels=channels)
