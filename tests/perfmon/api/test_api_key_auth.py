@@ -73,3 +73,16 @@ def test_schema_and_docs_are_served(client):
     assert client.get("/api/schema/").status_code == 200
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["/api/docs/", "/swagger-ui/"])
+def test_interactive_docs_load_nothing_from_a_cdn(client, page):
+    import re
+
+    body = client.get(page).content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', body)
+    assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
+    assert [asset for asset in assets if asset.startswith(("http:", "https:", "//"))] == []
+    bundle = next(asset for asset in assets if asset.endswith("swagger-ui-bundle.js"))
+    assert client.get(bundle).status_code == 200
