@@ -1,0 +1,329 @@
+"""Running one run: claim it, run the tool safely, stream what it measures, report the end.
+
+1. Claim over HTTP with a claim id made once per task execution. 409
+   (another delivery claimed it, or it already ended) and 404: do nothing,
+   so a redelivered message never sends a second load at a customer.
+2. A private work dir (mkdtemp under the work root, 0700, handed to the
+   user tools run as), the script written there, ``adapter.prepare()``.
+3. The tool in its own process group with a scrubbed environment
+   (agents/tools.py), a wall-clock limit and an output cap (agents/process.py).
+4. Every ``stream_interval_s``: new output becomes numbered log chunks, the
+   reader's closed intervals become series points, both spooled for the
+   control plane. Cancellation (heartbeat or stream answer), the time limit,
+   unreadable output and the agent's shutdown stop the tool by the adapter's
+   StopPolicy.
+5. ``reader.finish()`` gives the Result; the remaining series, the last log
+   chunks and then the result post (outcome, exit code, error, counts) are
+   spooled, in that order. The work dir is removed.
+
+Whatever fails on the way, a claimed run always gets a result post.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.client import TransportError
+from agents.config import AgentConfig
+from agents.process import MARKER, ToolProcess
+from agents.reporter import ClaimRefused, Reporter
+from agents.state import AgentState, RunHandle
+from agents.tools import RunAs, ToolCatalog, scrubbed_env
+from runners.adapters import TOOLS, get_adapter
+from runners.adapters.base import RunSpec
+from runners.errors import ParseError, RunnerError
+from runners.protocol import ProtocolError, RunAssignment
+
+log = logging.getLogger(__name__)
+
+COMPLETED, TOOL_FAILED, CANCELLED, TIMED_OUT, AGENT_ERROR = (
+    "completed", "tool_failed", "cancelled", "timed_out", "agent_error")
+CHUNK_CHARS = 32 * 1024
+CHUNKS_PER_POST = 500  # the control plane takes at most 1000 per post
+MAX_ERROR_CHARS = 4000
+LOOP_S = 0.1
+
+
+class ShuttingDown(Exception):
+    """The agent is stopping before this run was claimed: the message must go back to the queue."""
+
+
+@dataclass
+class AgentContext:
+    """The agent's shared parts, built once by the worker."""
+
+    config: AgentConfig
+    reporter: Reporter
+    catalog: ToolCatalog
+    state: AgentState
+    run_as: RunAs
+
+
+def execute_run(ctx: AgentContext, payload: dict) -> str:
+    """Run the assignment in ``payload`` (RunAssignment.to_dict()); returns what happened.
+
+    Raises ShuttingDown when the agent stops before the run was claimed.
+    Every other failure ends as a reported result, never an exception.
+    """
+    try:
+        assignment = RunAssignment.from_dict(payload)
+    except ProtocolError as exc:
+        log.error("ignoring a malformed run assignment: %s", exc)
+        return "malformed"
+    if ctx.state.shutting_down:
+        raise ShuttingDown(assignment.run_id)
+    claim_id = str(uuid.uuid4())
+    try:
+        claim = ctx.reporter.claim(assignment.run_id, claim_id, give_up=lambda: ctx.state.shutting_down)
+    except ClaimRefused as exc:
+        log.info("run %s is not ours to run (%s); nothing to do", assignment.run_id, exc)
+        return "not claimed"
+    except TransportError as exc:
+        log.error("claim of run %s failed: %s", assignment.run_id, exc)
+        return "claim failed"
+    if claim is None:
+        raise ShuttingDown(assignment.run_id)
+    handle = ctx.state.begin(assignment.run_id, claim_id=claim_id, tool=assignment.tool)
+    try:
+        return RunExecution(ctx, handle, assignment, claim).run()
+    finally:
+        ctx.state.end(assignment.run_id)
+
+
+def _safe_filename(name) -> str | None:
+    if isinstance(name, str) and name and "/" not in name and "\0" not in name and name not in (".", ".."):
+        return name
+    return None
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a work dir, also the parts a script made unwritable."""
+
+    def fix(func, target, _exc):
+        try:
+            os.chmod(os.path.dirname(target), stat.S_IRWXU)
+            if os.path.isdir(target):
+                os.chmod(target, stat.S_IRWXU)
+            func(target)
+        except OSError:
+            pass
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=fix)
+    else:
+        shutil.rmtree(path, onerror=fix)
+
+
+class RunExecution:
+    """One claimed run from work dir to result post (see the module docstring)."""
+
+    def __init__(self, ctx: AgentContext, handle: RunHandle, assignment: RunAssignment, claim: dict):
+        self.ctx = ctx
+        self.cfg = ctx.config
+        self.handle = handle
+        self.run_id = assignment.run_id
+        self.claim = claim
+        self.tool = str(claim.get("tool") or assignment.tool)
+        self.time_limit_s = float(claim.get("time_limit_s") or assignment.time_limit_s)
+        self.apdex_t_ms = float(claim.get("apdex_t_ms") or 500)
+        self.outcome: str | None = None
+        self.error = ""
+        self.exit_code: int | None = None
+        self.result = None
+        self.log_seq = 0
+        self.series_seen = 0  # points the reader handed out (== series_sent unless the spool was full)
+        self.series_sent = 0
+        self.work_dir: Path | None = None
+        self.process: ToolProcess | None = None
+        self.reader = None
+        self._marker_counts = (0, 0)
+
+    # -- the whole run -------------------------------------------------------------------
+    def run(self) -> str:
+        try:
+            self._execute()
+        except Exception as exc:
+            log.exception("run %s: unexpected agent error", self.run_id)
+            self._set(AGENT_ERROR, f"agent error: {exc.__class__.__name__}: {exc}", force=True)
+            if self.process is not None:
+                self.process.kill_now()
+        finally:
+            try:
+                self._report()
+            finally:
+                if self.work_dir is not None:
+                    remove_tree(self.work_dir)
+        return self.outcome
+
+    def _set(self, outcome: str, error: str = "", *, force: bool = False) -> None:
+        if self.outcome is None or force:
+            self.outcome, self.error = outcome, error
+
+    def _execute(self) -> None:
+        if self.tool not in TOOLS:
+            self._note(f"unknown tool {self.tool!r}")
+            return self._set(AGENT_ERROR, f"agent '{self.cfg.agent_id}' cannot run unknown tool {self.tool!r}")
+        info = self.ctx.catalog.get(self.tool)
+        if info is None or not info.available:
+            info = self.ctx.catalog.refresh((self.tool,))[self.tool]  # installed since the last probe?
+        if not info.available:
+            message = f"agent '{self.cfg.agent_id}' cannot run {self.tool}: {info.problem}"
+            self._note(message)
+            return self._set(AGENT_ERROR, message)
+        adapter = get_adapter(self.tool)
+        self.work_dir = Path(tempfile.mkdtemp(prefix=f"run-{self.run_id[:8]}-", dir=self.cfg.work_root))
+        self.ctx.state.write_marker(self.handle, work_dir=str(self.work_dir))
+        (self.work_dir / "tmp").mkdir(mode=0o700)
+        script_path = self.work_dir / (_safe_filename(self.claim.get("script_filename")) or adapter.script_filename)
+        script_path.write_text(str(self.claim.get("script") or ""))
+        script_path.chmod(0o700 if self.tool == "custom" else 0o600)
+        spec = RunSpec(
+            work_dir=self.work_dir, script_path=script_path,
+            parameters={str(k): str(v) for k, v in (self.claim.get("parameters") or {}).items()},
+            tool_path=info.path if self.tool != "custom" else None,
+            interval_s=float(self.claim.get("interval_s") or 5.0), apdex_t_ms=self.apdex_t_ms,
+        )
+        try:
+            command = adapter.prepare(spec)
+            self.reader = adapter.reader(spec)
+        except RunnerError as exc:
+            self._note(f"cannot prepare the run: {exc}")
+            return self._set(TOOL_FAILED, f"invalid run for {self.tool}: {exc}")
+        self.ctx.run_as.give(self.work_dir)
+        env = scrubbed_env(command.env, work_dir=self.work_dir, tool_path=info.path)
+        self.process = ToolProcess(command.argv, cwd=command.cwd, env=env, output_cap_bytes=self.cfg.output_cap_bytes,
+                                   popen_kwargs=self.ctx.run_as.popen_kwargs())
+        version = f" {info.version}" if info.version else ""
+        who = f" as user {self.ctx.run_as.name}" if self.ctx.run_as.name else ""
+        self._note(f"agent {self.cfg.agent_id} starts {self.tool}{version}{who}; "
+                   f"time limit {self.time_limit_s:g}s")
+        try:
+            self.process.start()
+        except OSError as exc:
+            self.process = None
+            self._note(f"cannot start {self.tool}: {exc.strerror or exc}")
+            return self._set(AGENT_ERROR, f"agent '{self.cfg.agent_id}' cannot start {self.tool}: {exc.strerror or exc}")
+        self._follow(command.stop)
+        self._conclude(adapter)
+
+    def _follow(self, policy) -> None:
+        """Stream while the tool runs; stop it on cancel, time limit, bad output or shutdown."""
+        process = self.process
+        deadline = process.started_at + self.time_limit_s
+        next_stream = 0.0
+        while process.poll() is None:
+            now = time.monotonic()
+            if not process.stopping:
+                reason = self._stop_reason(now, deadline)
+                if reason:
+                    self._set(*reason)
+                    self._note(f"stopping {self.tool}: {reason[1]}")
+                    process.request_stop(policy)
+            process.enforce()
+            if now >= next_stream:
+                self._stream()
+                next_stream = now + self.cfg.stream_interval_s
+            time.sleep(LOOP_S)
+        self.exit_code = process.poll()
+        process.finish()
+
+    def _stop_reason(self, now: float, deadline: float) -> tuple[str, str] | None:
+        if self.handle.cancel.is_set():
+            return CANCELLED, self.handle.cancel_reason or "cancelled from the control plane"
+        if now >= deadline:
+            return TIMED_OUT, f"the run exceeded its time limit of {self.time_limit_s:g}s"
+        if self.ctx.state.shutdown_deadline_passed():
+            return AGENT_ERROR, (f"agent '{self.cfg.agent_id}' was shut down during the run; the tool was "
+                                 f"stopped after the {self.cfg.shutdown_grace_s:g}s shutdown grace period")
+        if self.outcome == TOOL_FAILED:  # the reader could not parse the output
+            return TOOL_FAILED, self.error
+        return None
+
+    def _conclude(self, adapter) -> None:
+        elapsed = time.monotonic() - self.process.started_at
+        self._stream()
+        try:
+            self.result = self.reader.finish(self.apdex_t_ms)
+        except (ParseError, ValueError) as exc:
+            self.result = None
+            self._set(TOOL_FAILED, f"cannot read {self.tool}'s output: {exc}")
+        else:
+            rest = [p.to_dict() for p in self.result.series[self.series_seen:]]
+            if rest and self.ctx.reporter.series(self.run_id, rest):
+                self.series_sent += len(rest)
+        code = self.exit_code
+        exit_outcome = adapter.classify_exit(code)
+        if self.process.killed:
+            self._note(f"{self.tool} did not stop within its grace period and was killed")
+        self._note(f"{self.tool} exited with code {code} after {elapsed:.1f}s ({exit_outcome.reason})")
+        if self.process.discarded_bytes:
+            self._note(f"{self.process.discarded_bytes} bytes of output beyond the cap were discarded")
+        if exit_outcome.ok:
+            self._set(COMPLETED)
+        else:
+            self._set(TOOL_FAILED, exit_outcome.reason)
+
+    # -- streaming -----------------------------------------------------------------------
+    def _stream(self) -> None:
+        if self.process is not None:
+            self._send_text(self.process.take_output())
+        if self.reader is not None and self.outcome != TOOL_FAILED:
+            try:
+                points = self.reader.poll(time.time())
+            except ParseError as exc:
+                self._set(TOOL_FAILED, f"cannot read {self.tool}'s output: {exc}")
+                points = []
+            self.series_seen += len(points)
+            if points and self.ctx.reporter.series(self.run_id, [p.to_dict() for p in points]):
+                self.series_sent += len(points)
+        counts = (self.series_sent, self.log_seq)
+        if counts != self._marker_counts:
+            self.handle.series_count, self.handle.log_chunk_count = counts
+            self._marker_counts = counts
+            self.ctx.state.write_marker(self.handle, work_dir=str(self.work_dir or ""))
+
+    def _send_text(self, text: str) -> None:
+        if not text:
+            return
+        pieces = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)]
+        for first in range(0, len(pieces), CHUNKS_PER_POST):
+            chunks = [{"seq": self.log_seq + n, "text": piece}
+                      for n, piece in enumerate(pieces[first:first + CHUNKS_PER_POST])]
+            if self.ctx.reporter.logs(self.run_id, chunks):
+                self.log_seq += len(chunks)
+
+    def _note(self, line: str) -> None:
+        """A line of the agent's own in the run's log (flushed with the tool's output)."""
+        pending = self.process.take_output() if self.process is not None else ""
+        if pending and not pending.endswith("\n"):
+            pending += "\n"
+        self._send_text(f"{pending}{MARKER} {line}\n")
+
+    # -- the end -------------------------------------------------------------------------
+    def _report(self) -> None:
+        if self.outcome is None:
+            self._set(AGENT_ERROR, "the run ended without an outcome")
+        result = self.result
+        if result is not None and result.count == 0 and self.outcome != COMPLETED:
+            result = None  # the tool produced nothing
+        body = {
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "result": result.to_dict() if result is not None else None,
+            "series_count": self.series_sent,
+            "log_chunk_count": self.log_seq,
+        }
+        if self.outcome != COMPLETED:
+            body["error"] = (self.error or self.outcome)[:MAX_ERROR_CHARS]
+        self.ctx.reporter.result(self.run_id, body)
+        log.info("run %s (%s) ended: %s%s; %d series points, %d log chunks", self.run_id, self.tool,
+                 self.outcome, f" ({self.error})" if self.error else "", self.series_sent, self.log_seq)
