@@ -5,9 +5,7 @@ import stat
 
 import pytest
 
-from agents.config import AgentConfig
 from agents.tools import RunAs, ToolCatalog
-from agents.worker import make_celery
 from runners.adapters import TOOLS
 from runners.protocol import EXECUTE_RUN
 from tests.runners.conftest import require_tool
@@ -60,13 +58,24 @@ def test_run_as_errors_are_clear():
 
 
 def test_the_agent_registers_exactly_the_task_the_control_plane_sends():
-    config = AgentConfig(server_url="http://x", agent_id="eu-1", credential="c", broker_url="memory://",
-                         queue="agent.eu-1", work_root="/tmp", spool_dir="/tmp")
-    app = make_celery(config, None)
-    ours = {name for name in app.tasks if not name.startswith("celery.")}
-    assert ours == {EXECUTE_RUN}
-    assert [q.name for q in app.conf.task_queues] == ["agent.eu-1"]
-    assert app.conf.task_acks_late and app.conf.worker_prefetch_multiplier == 1
+    # In a fresh interpreter, as in a real agent: in this test process the
+    # control plane's shared tasks are imported too and would join any app.
+    import subprocess
+    import sys
+
+    code = """
+from agents.config import AgentConfig
+from agents.worker import make_celery
+app = make_celery(AgentConfig(server_url="http://x", agent_id="eu-1", credential="c", broker_url="memory://",
+                              queue="agent.eu-1", work_root="/tmp", spool_dir="/tmp"), None)
+app.finalize()
+assert [q.name for q in app.conf.task_queues] == ["agent.eu-1"]
+assert app.conf.task_acks_late and app.conf.worker_prefetch_multiplier == 1
+print(",".join(sorted(name for name in app.tasks if not name.startswith("celery."))))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == EXECUTE_RUN
     from perfmon.runs import services
 
     assert services.EXECUTE_RUN == EXECUTE_RUN  # the control plane publishes this very name

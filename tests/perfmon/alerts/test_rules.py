@@ -10,7 +10,14 @@ from django.core import mail
 from django.utils import timezone
 
 from perfmon.alerts.delivery import attempt_delivery
-from perfmon.alerts.models import Alert, AlertKind, AlertState, DeliveryStatus, Notification, NotificationChannel
+from perfmon.alerts.models import (
+    Alert,
+    AlertKind,
+    AlertState,
+    DeliveryStatus,
+    Notification,
+    NotificationChannel,
+)
 from perfmon.alerts.notify import send_test_notification
 from perfmon.alerts.services import acknowledge_alert
 from perfmon.fleet.liveness import check_agents

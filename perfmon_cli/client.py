@@ -1,0 +1,143 @@
+"""The HTTP side of the CLI: /api with ``X-API-Key`` (and /api/v1 with a Bearer token for tests)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import requests
+
+from perfmon_cli import __version__
+
+
+class CliError(Exception):
+    """Ends the command with ``exit_code`` and ``message`` on stderr."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ApiError(CliError):
+    """The server answered with an error envelope (or could not be reached)."""
+
+    def __init__(self, message: str, exit_code: int, status: int | None = None, code: str = "") -> None:
+        super().__init__(message, exit_code)
+        self.status = status
+        self.code = code
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Client:
+    """Talks to one perfmon server. ``api_key`` for /api, ``token`` (optional) for /api/v1."""
+
+    url: str
+    api_key: str = ""
+    token: str = ""
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"perfmon-cli/{__version__}"
+
+    # --- transport ------------------------------------------------------
+    def _request(self, method: str, path: str, *, bearer: bool = False, **kwargs) -> requests.Response:
+        from perfmon_cli import codes
+
+        headers = kwargs.pop("headers", {})
+        if bearer:
+            headers["Authorization"] = f"Bearer {self.token}"
+        else:
+            headers["X-API-Key"] = self.api_key
+        try:
+            response = self.session.request(method, f"{self.url}{path}", headers=headers, timeout=self.timeout,
+                                            **kwargs)
+        except requests.RequestException as exc:
+            raise ApiError(f"cannot reach {self.url}: {exc.__class__.__name__}: {exc}", codes.SERVER) from None
+        if response.status_code < 400:
+            return response
+        try:
+            body = response.json()
+            code, message = body.get("error", ""), body.get("message", "")
+        except ValueError:
+            code, message = "", response.text[:300]
+        text = f"{method} {path}: HTTP {response.status_code} {code}: {message}".replace(" : ", ": ")
+        if response.status_code in (401, 403):
+            exit_code = codes.AUTH
+        elif response.status_code == 404:
+            exit_code = codes.NOT_FOUND
+        elif response.status_code in (400, 409):
+            exit_code = codes.REJECTED
+        else:
+            exit_code = codes.SERVER
+        raise ApiError(text, exit_code, status=response.status_code, code=code)
+
+    def get(self, path: str, **kwargs):
+        return self._request("GET", path, **kwargs).json()
+
+    # --- /api -------------------------------------------------------------
+    def monitors(self) -> list[dict]:
+        return self.get("/api/monitors")
+
+    def monitor(self, monitor_id: str) -> dict:
+        return self.get(f"/api/monitors/{monitor_id}")
+
+    def runs(self, monitor_id: str, limit: int = 20, offset: int = 0) -> dict:
+        return self.get(f"/api/monitors/{monitor_id}/runs", params={"limit": limit, "offset": offset})
+
+    def run(self, run_id: str) -> dict:
+        return self.get(f"/api/runs/{run_id}")
+
+    def logs(self, run_id: str) -> tuple[str, str]:
+        """(the run's whole log so far, the run's status from X-Run-Status)."""
+        response = self._request("GET", f"/api/runs/{run_id}/logs", headers={"Accept": "text/plain"})
+        response.encoding = "utf-8"
+        return response.text, response.headers.get("X-Run-Status", "")
+
+    def trigger_monitor(self, monitor_id: str) -> dict:
+        return self._request("POST", f"/api/monitors/{monitor_id}/run").json()
+
+    def find_monitor(self, name_or_id: str) -> dict | None:
+        """The monitor with this id, else with exactly this name, else this name in any case."""
+        if _is_uuid(name_or_id):
+            try:
+                return self.monitor(name_or_id)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        monitors = self.monitors()
+        for match in (lambda m: m["name"] == name_or_id, lambda m: m["name"].lower() == name_or_id.lower()):
+            found = [m for m in monitors if match(m)]
+            if len(found) > 1:
+                from perfmon_cli import codes
+
+                ids = ", ".join(m["id"] for m in found)
+                raise CliError(f"{len(found)} monitors are named {name_or_id!r} ({ids}): give the id", codes.USAGE)
+            if found:
+                return found[0]
+        return None
+
+    # --- /api/v1 (tests, with an OIDC Bearer token) --------------------------
+    def find_test(self, name_or_id: str) -> dict | None:
+        tests = self.get("/api/v1/tests", bearer=True)
+        for match in (lambda t: t["id"] == name_or_id, lambda t: t["name"] == name_or_id,
+                      lambda t: t["name"].lower() == name_or_id.lower()):
+            found = [t for t in tests if match(t)]
+            if found:
+                return found[0]
+        return None
+
+    def trigger_test(self, test_id: str) -> dict:
+        return self._request("POST", "/api/v1/tasks", bearer=True, json={"testId": test_id}).json()
+
+    def task(self, task_id: str) -> dict:
+        return self.get(f"/api/v1/tasks/{task_id}", bearer=True)

@@ -1,0 +1,203 @@
+"""``perfmon``: run monitors and tests from CI, list monitors and runs, print a run's log.
+
+Configuration comes from the environment (or the equivalent options):
+``PERFMON_URL`` (the server, e.g. https://perfmon.example.com), ``PERFMON_API_KEY``
+(a tenant API key, ``pmk_…``) and, only to run perfscale tests by id or name,
+``PERFMON_TOKEN`` (an OIDC access token for /api/v1). Exit codes: perfmon_cli/codes.py
+and docs/ci.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from rich.console import Console
+from rich.markup import escape
+
+from perfmon_cli import __version__, codes, reports
+from perfmon_cli.client import Client, CliError
+from perfmon_cli.follow import Follower
+from perfmon_cli.render import metrics_table, monitors_table, runs_table
+
+FINAL = frozenset({"pass", "fail", "error", "cancelled", "skipped"})
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The connection options are accepted before or after the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="server URL (env PERFMON_URL)")
+    common.add_argument("--api-key", default=argparse.SUPPRESS, help="tenant API key (env PERFMON_API_KEY)")
+    common.add_argument("--token", default=argparse.SUPPRESS,
+                        help="OIDC access token, only for running perfscale tests (env PERFMON_TOKEN)")
+    parser = argparse.ArgumentParser(prog="perfmon", parents=[common],
+                                     description="perfmon command-line client for CI pipelines.")
+    parser.add_argument("--version", action="version", version=f"perfmon-cli {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", parents=[common], help="trigger a run of a monitor (or test), by id or name")
+    run.add_argument("target", metavar="MONITOR_OR_TEST")
+    run.add_argument("--wait", action="store_true", help="follow the run to its end; the exit code is its verdict")
+    run.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most (default 3600)")
+    run.add_argument("--poll", type=float, default=2.0, help="seconds between status polls (default 2)")
+    run.add_argument("--junit", metavar="PATH", help="write a JUnit XML report (with --wait)")
+    run.add_argument("--json", metavar="PATH", dest="json_path", help="write the result as JSON")
+    run.add_argument("--no-logs", action="store_true", help="do not print the tool's output while waiting")
+    run.add_argument("--test", action="store_true", help="the target is a test (/api/v1, needs PERFMON_TOKEN)")
+
+    commands.add_parser("monitors", parents=[common], help="list the monitors")
+
+    runs = commands.add_parser("runs", parents=[common], help="list recent runs (of one monitor, or of all)")
+    runs.add_argument("monitor", nargs="?", metavar="MONITOR", help="monitor id or name")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--json", action="store_true", dest="as_json", help="print JSON instead of a table")
+
+    logs = commands.add_parser("logs", parents=[common], help="print a run's log")
+    logs.add_argument("run_id", metavar="RUN")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
+    logs.add_argument("--poll", type=float, default=2.0)
+    return parser
+
+
+def _client(args) -> Client:
+    if not args.url:
+        raise CliError("set PERFMON_URL (or --url) to the perfmon server, e.g. https://perfmon.example.com",
+                       codes.USAGE)
+    if not args.api_key and not (args.command == "run" and args.test):
+        raise CliError("set PERFMON_API_KEY (or --api-key) to a tenant API key (pmk_…)", codes.USAGE)
+    return Client(args.url, api_key=args.api_key, token=args.token)
+
+
+def _resolve(client: Client, args) -> dict:
+    """{"kind": "monitor"|"test", "id", "name"} for the argument; monitors first."""
+    if args.test and not args.token:
+        raise CliError("--test runs a perfscale test through /api/v1: set PERFMON_TOKEN (or --token)", codes.USAGE)
+    if not args.test and args.api_key:
+        monitor = client.find_monitor(args.target)
+        if monitor is not None:
+            return {"kind": "monitor", "id": monitor["id"], "name": monitor["name"]}
+    if args.token:
+        test = client.find_test(args.target)
+        if test is not None:
+            return {"kind": "test", "id": test["id"], "name": test["name"]}
+    hint = "" if args.token else " (tests need PERFMON_TOKEN)"
+    raise CliError(f"no monitor or test has the id or name {args.target!r}{hint}", codes.NOT_FOUND)
+
+
+def command_run(args, console: Console, err: Console) -> int:
+    client = _client(args)
+    target = _resolve(client, args)
+    if target["kind"] == "monitor":
+        accepted = client.trigger_monitor(target["id"])
+        run_id = accepted["runId"]
+    else:
+        run_id = client.trigger_test(target["id"])["id"]
+    err.print(f"[bold]perfmon[/]: {target['kind']} {target['name']!r}: run {run_id} requested")
+    started = time.monotonic()
+    if not args.wait:
+        run = follow_once(client, target, run_id)
+        _write_files(args, client, target, run, started, codes.PASS, log_text="")
+        console.print(run_id)
+        return codes.PASS
+    follower = Follower(client, target, run_id, console=err, show_logs=not args.no_logs, poll=args.poll)
+    run = follower.wait(timeout=args.timeout)
+    if run.get("status") not in FINAL:
+        err.print(f"[yellow]timed out after {args.timeout:g}s; the run is still {run.get('status')} on the server")
+        exit_code = codes.TIMEOUT
+    else:
+        exit_code = codes.BY_STATUS.get(run["status"], codes.ERROR)
+    err.print(metrics_table(run))
+    verdict = {codes.PASS: "[green]PASS", codes.FAIL: "[red]FAIL"}.get(exit_code, f"[red]{escape(str(run.get('status'))).upper()}")
+    err.print(f"{verdict}[/] run {run_id} (exit {exit_code})")
+    _write_files(args, client, target, run, started, exit_code, log_text=follower.log_text)
+    return exit_code
+
+
+def follow_once(client: Client, target: dict, run_id: str) -> dict:
+    return Follower(client, target, run_id, console=None, show_logs=False, poll=0).poll_once()
+
+
+def _write_files(args, client: Client, target: dict, run: dict, started: float, exit_code: int, *,
+                 log_text: str) -> None:
+    document = reports.result_document(target, run, exit_code=exit_code, url=client.url,
+                                       duration_s=time.monotonic() - started)
+    if args.json_path:
+        reports.write_json(args.json_path, document)
+    if args.junit:
+        reports.write_junit(args.junit, document, log_text)
+
+
+def command_monitors(args, console: Console, err: Console) -> int:
+    console.print(monitors_table(_client(args).monitors()))
+    return codes.PASS
+
+
+def command_runs(args, console: Console, err: Console) -> int:
+    client = _client(args)
+    if args.monitor:
+        monitor = client.find_monitor(args.monitor)
+        if monitor is None:
+            raise CliError(f"no monitor has the id or name {args.monitor!r}", codes.NOT_FOUND)
+        monitors = [monitor]
+    else:
+        monitors = client.monitors()
+    names = {m["id"]: m["name"] for m in monitors}
+    rows = []
+    for monitor in monitors:
+        rows.extend(client.runs(monitor["id"], limit=args.limit)["runs"])
+    rows.sort(key=lambda r: r.get("startedAt") or r.get("completedAt") or "", reverse=True)
+    rows = rows[: args.limit]
+    if args.as_json:
+        import json
+
+        console.print_json(json.dumps(rows))
+    else:
+        console.print(runs_table(rows, names))
+    return codes.PASS
+
+
+def command_logs(args, console: Console, err: Console) -> int:
+    client = _client(args)
+    text, status = client.logs(args.run_id)
+    console.file.write(text)
+    printed = len(text)
+    while args.follow and status not in FINAL:
+        time.sleep(args.poll)
+        text, status = client.logs(args.run_id)
+        console.file.write(text[printed:])
+        console.file.flush()
+        printed = len(text)
+    console.file.flush()
+    return codes.PASS
+
+
+COMMANDS = {"run": command_run, "monitors": command_monitors, "runs": command_runs, "logs": command_logs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
+        return int(exc.code or 0)
+    for option, variable in (("url", "PERFMON_URL"), ("api_key", "PERFMON_API_KEY"), ("token", "PERFMON_TOKEN")):
+        if not hasattr(args, option):
+            setattr(args, option, os.environ.get(variable, ""))
+    if args.command == "run" and args.junit and not args.wait:
+        err.print("[red]--junit needs --wait (the report is the run's verdict)")
+        return codes.USAGE
+    try:
+        return COMMANDS[args.command](args, console, err)
+    except CliError as exc:
+        err.print(f"[red]perfmon: {escape(str(exc))}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted")
+        return codes.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The `perfmon` CLI against a live server with real API keys; the test plays the agent.
+
+The CLI runs as the installed entry point in a subprocess and talks HTTP to
+pytest-django's live server; the test claims and judges the run through the
+same services the agent API calls (claim_run, store_log_chunks, finish_run).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from perfmon.runs.ingest import claim_run, store_log_chunks
+from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.models import Run
+from perfmon_cli import codes
+from runners.records import RequestRecord
+from runners.result import ResultBuilder
+from tests.factories import make_agent, make_monitor, make_test
+
+PERFMON = str(Path(sys.executable).parent / "perfmon")
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def cli(*args: str, url: str, key: str = "", **env: str) -> subprocess.Popen:
+    environment = {"PATH": "/usr/bin:/bin", "PERFMON_URL": url, "PERFMON_API_KEY": key, "COLUMNS": "200", **env}
+    return subprocess.Popen([PERFMON, *args], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finished(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def junit_root(path: Path) -> ET.Element:
+    """The report, parsed strictly: it must be well-formed XML with <testsuites> at the root."""
+    root = ET.fromstring(path.read_bytes())  # noqa: S314 - a file this test just had written
+    assert root.tag == "testsuites" and path.read_bytes().startswith(b"<?xml")
+    return root
+
+
+def result(latency_ms: float, *, count: int = 20, errors: int = 0):
+    builder = ResultBuilder()
+    now = time.time() - 10
+    for i in range(count):
+        builder.add(RequestRecord(ts=now + i * 0.1, latency_ms=latency_ms, status=500 if i < errors else 200,
+                                  failed=i < errors))
+    return builder.result()
+
+
+def play_agent(monitor, agent, *, report: Report, log: str = "running the tool\n", test=None) -> Run:
+    """Wait for the CLI's run, claim it, stream a log chunk and report the end."""
+    deadline = time.monotonic() + 20
+    runs = Run.objects.unscoped().filter(monitor=monitor) if monitor else Run.objects.unscoped().filter(test=test)
+    while (run := runs.first()) is None:
+        assert time.monotonic() < deadline, "the CLI never requested a run"
+        time.sleep(0.05)
+    claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
+    store_log_chunks(agent=agent, run_id=run.pk, chunks=[(0, log)])
+    time.sleep(0.3)  # let the CLI see the run running
+    return finish_run(agent=agent, run_id=run.pk, report=report)
+
+
+@pytest.fixture
+def agent(acme):
+    return make_agent("acme-ci", tenant=acme)
+
+
+def test_run_wait_passes_with_exit_0_and_writes_junit_and_json(live_server, acme, acme_key, agent, tmp_path):
+    monitor = make_monitor(acme, name="Checkout", thresholds={"latencyMs": 1000})
+    junit, result_json = tmp_path / "junit.xml", tmp_path / "result.json"
+    proc = cli("run", "Checkout", "--wait", "--poll", "0.2", "--junit", str(junit), "--json", str(result_json),
+               url=live_server.url, key=acme_key)
+    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(50)),
+                     log="k6 says hello\n")
+    code, out, err = finished(proc)
+    assert code == codes.PASS, err
+    assert "PASS" in err and "k6 says hello" in err
+    document = json.loads(result_json.read_text())
+    assert document["status"] == "pass" and document["passed"] is True and document["exitCode"] == 0
+    assert document["run"]["id"] == str(run.pk)
+    assert document["target"] == {"kind": "monitor", "id": str(monitor.pk), "name": "Checkout"}
+    assert document["run"]["metrics"]["p95"] == pytest.approx(50, rel=0.01)
+    suite = junit_root(junit).find("testsuite")
+    assert suite.attrib["tests"] == "1" and suite.attrib["failures"] == "0" and suite.attrib["errors"] == "0"
+    case = suite.find("testcase")
+    assert case.attrib["name"] == "Checkout" and case.find("failure") is None
+    assert "k6 says hello" in case.find("system-out").text
+    properties = {p.attrib["name"]: p.attrib["value"] for p in case.find("properties")}
+    assert properties["run.id"] == str(run.pk) and properties["run.status"] == "pass"
+
+
+def test_run_wait_fails_with_exit_1_and_a_junit_failure(live_server, acme, acme_key, agent, tmp_path):
+    monitor = make_monitor(acme, name="Search", thresholds={"latencyMs": 100})
+    junit, result_json = tmp_path / "junit.xml", tmp_path / "result.json"
+    proc = cli("run", str(monitor.pk), "--wait", "--poll", "0.2", "--junit", str(junit),
+               "--json", str(result_json), url=live_server.url, key=acme_key)
+    play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(250)),
+               log="\x1b[31mansi colours\x1b[0m, a bell \x07 and a backspace \x08\n")
+    code, _, err = finished(proc)
+    assert code == codes.FAIL, err
+    assert json.loads(result_json.read_text())["status"] == "fail"
+    suite = junit_root(junit).find("testsuite")  # valid XML despite the control characters
+    assert suite.attrib["failures"] == "1"
+    failure = suite.find("testcase/failure")
+    assert failure.attrib["type"] == "ThresholdBreached"
+    assert "latencyMs" in failure.attrib["message"]
+
+
+def test_run_that_errors_exits_3_with_a_junit_error(live_server, acme, acme_key, agent, tmp_path):
+    monitor = make_monitor(acme, name="Broken")
+    junit = tmp_path / "junit.xml"
+    proc = cli("run", "broken", "--wait", "--poll", "0.2", "--junit", str(junit), url=live_server.url, key=acme_key)
+    play_agent(monitor, agent, report=Report(outcome="tool_failed", exit_code=107, error="k6 crashed"))
+    code, _, err = finished(proc)
+    assert code == codes.ERROR, err
+    suite = junit_root(junit).find("testsuite")
+    assert suite.attrib["errors"] == "1" and suite.find("testcase/error").attrib["type"] == "error"
+
+
+def test_timeout_exits_5_and_leaves_the_run_on_the_server(live_server, acme, acme_key, agent, tmp_path):
+    monitor = make_monitor(acme, name="Slow")
+    code, _, err = finished(cli("run", "Slow", "--wait", "--timeout", "1", "--poll", "0.2",
+                                "--json", str(tmp_path / "r.json"), url=live_server.url, key=acme_key))
+    assert code == codes.TIMEOUT, err
+    assert Run.objects.for_tenant(acme).get(monitor=monitor).status == "queued"
+    assert json.loads((tmp_path / "r.json").read_text())["exitCode"] == codes.TIMEOUT
+
+
+def test_without_wait_prints_the_run_id_and_exits_0(live_server, acme, acme_key, agent):
+    monitor = make_monitor(acme, name="Fire and forget")
+    code, out, err = finished(cli("run", "Fire and forget", url=live_server.url, key=acme_key))
+    assert code == codes.PASS, err
+    assert out.strip() == str(Run.objects.for_tenant(acme).get(monitor=monitor).pk)
+
+
+def test_a_second_run_while_one_is_active_is_rejected_with_exit_8(live_server, acme, acme_key, agent):
+    make_monitor(acme, name="Busy")
+    assert finished(cli("run", "Busy", url=live_server.url, key=acme_key))[0] == codes.PASS
+    code, _, err = finished(cli("run", "Busy", url=live_server.url, key=acme_key))
+    assert code == codes.REJECTED and "409" in err
+
+
+def test_exit_codes_for_usage_auth_and_unknown_names(live_server, acme, acme_key, globex, globex_key):
+    make_monitor(acme, name="Private")
+    assert finished(cli("run", "Private", url="", key=acme_key))[0] == codes.USAGE
+    assert finished(cli("run", "Private", url=live_server.url, key=""))[0] == codes.USAGE
+    assert finished(cli("bogus-command", url=live_server.url, key=acme_key))[0] == codes.USAGE
+    assert finished(cli("run", "Private", "--test", url=live_server.url, key=acme_key))[0] == codes.USAGE
+    assert finished(cli("run", "Private", "--junit", "x.xml", url=live_server.url, key=acme_key))[0] == codes.USAGE
+    code, _, err = finished(cli("run", "Private", url=live_server.url, key="pmk_nope_nope"))
+    assert code == codes.AUTH and "401" in err
+    # Another tenant's monitor does not exist for this key.
+    assert finished(cli("run", "Private", url=live_server.url, key=globex_key))[0] == codes.NOT_FOUND
+    assert finished(cli("monitors", url="http://127.0.0.1:9", key=acme_key))[0] == codes.SERVER
+    assert Run.objects.for_tenant(acme).count() == 0
+
+
+def test_monitors_runs_and_logs_commands(live_server, acme, acme_key, agent):
+    monitor = make_monitor(acme, name="Listed")
+    make_monitor(acme, name="Other")
+    code, out, err = finished(cli("monitors", url=live_server.url, key=acme_key))
+    assert code == 0, err
+    assert "Listed" in out and "Other" in out and str(monitor.pk) in out
+    # As on a terminal: the live panel instead of line-by-line output.
+    proc = cli("run", "Listed", "--wait", "--poll", "0.2", url=live_server.url, key=acme_key, TTY_COMPATIBLE="1")
+    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(5)),
+                     log="line one\nline two\n")
+    code, _, err = finished(proc)
+    assert code == codes.PASS and "PASS" in err and "p95 (ms)" in err, err
+    code, out, err = finished(cli("runs", "Listed", "--json", url=live_server.url, key=acme_key))
+    assert code == 0, err
+    runs = json.loads(out)
+    assert [r["id"] for r in runs] == [str(run.pk)] and runs[0]["status"] == "pass"
+    code, out, _ = finished(cli("runs", url=live_server.url, key=acme_key))
+    assert code == 0 and str(run.pk) in out
+    code, out, _ = finished(cli("logs", str(run.pk), url=live_server.url, key=acme_key))
+    assert code == 0 and out == "line one\nline two\n"
+    assert finished(cli("logs", str(uuid.uuid4()), url=live_server.url, key=acme_key))[0] == codes.NOT_FOUND
+
+
+def test_runs_a_perfscale_test_by_name_with_an_oidc_token(live_server, settings, acme, agent, tmp_path):
+    from perfmon.accounts.provider import reset_cache
+    from tests.oidc_provider.plugin import shared_provider
+
+    provider = shared_provider()
+    for name, value in provider.settings().items():
+        setattr(settings, name, value)
+    reset_cache()
+    try:
+        test = make_test(acme, name="API smoke")
+        # A viewer may not start tasks: 403 is the auth exit code.
+        code, _, err = finished(cli("run", "API smoke", "--test", url=live_server.url,
+                                    PERFMON_TOKEN=provider.token("vera")))
+        assert code == codes.AUTH and "403" in err
+        proc = cli("run", "api smoke", "--test", "--wait", "--poll", "0.2", "--json", str(tmp_path / "r.json"),
+                   "--junit", str(tmp_path / "j.xml"), url=live_server.url, PERFMON_TOKEN=provider.token("max"))
+        run = play_agent(None, agent, test=test, report=Report(outcome="completed", exit_code=0, result=result(20)))
+        code, _, err = finished(proc)
+        assert code == codes.PASS, err
+        document = json.loads((tmp_path / "r.json").read_text())
+        assert document["target"] == {"kind": "test", "id": str(test.pk), "name": "API smoke"}
+        assert document["run"]["id"] == str(run.pk) and document["run"]["metrics"]["totalRequests"] == 20
+        assert junit_root(tmp_path / "j.xml").find("testsuite/testcase").attrib["classname"] == "perfmon.test"
+    finally:
+        reset_cache()
