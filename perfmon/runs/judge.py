@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from perfmon.alerts.run_events import run_completed
 from perfmon.fleet.models import Agent
 from perfmon.runs.ingest import agent_run
 from perfmon.runs.models import Run, RunStatus
@@ -78,7 +77,6 @@ def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
             run.histogram = report.result.histogram
         run.save()
         record_outcome(run)
-        run_completed(run)  # run.completed webhooks (perfmon/alerts/run_events.py)
     log.info("run %s judged %s", run.pk, run.status)
     return run
 

@@ -65,14 +65,17 @@ def choose_for(run: Run, monitor, pool: AgentPool) -> None:
 
 
 def record_outcome(run: Run) -> None:
-    """What follows a run's end: its monitor's last run and status, then the alert rules."""
+    """What follows any run's end: its monitor's last run and status, the alert rules, and
+    the tenant's run.completed webhooks."""
     from perfmon.alerts.rules import on_run_finished
+    from perfmon.alerts.run_events import run_completed
 
     if run.monitor_id and run.status in (RunStatus.PASS, RunStatus.FAIL, RunStatus.ERROR):
         Monitor.objects.unscoped().filter(pk=run.monitor_id).update(
             last_run_at=run.completed_at, last_status=run.status
         )
     on_run_finished(run.pk)
+    run_completed(run)
 
 
 def after_dispatch(runs: list[Run]) -> None:
@@ -167,6 +170,7 @@ def cancel_run(*, tenant, run_id, actor: str = "") -> Run:
     if unclaimed.update(status=RunStatus.CANCELLED, completed_at=now, cancel_requested_at=now,
                         status_reason=f"cancelled by {actor or 'a user'} before it started"):
         run.refresh_from_db()
+        record_outcome(run)
         return run
     marked = Run.objects.for_tenant(tenant).filter(
         pk=run.pk, status__in=RunStatus.active(), cancel_requested_at__isnull=True

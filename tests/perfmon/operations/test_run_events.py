@@ -78,3 +78,16 @@ def test_disabled_or_foreign_channels_get_nothing(acme, globex):
     TenantSettings.objects.create(tenant=acme).run_completed_channels.add(disabled, foreign)
     judge(acme, make_monitor(acme), make_agent("acme-3", tenant=acme), 50)
     assert not Notification.all_tenants.filter(event="run.completed").exists()
+
+
+def test_runs_ended_without_an_agent_or_before_start_are_reported_too(acme):
+    from perfmon.runs.services import cancel_run
+
+    hook = NotificationChannel.objects.create(tenant=acme, name="ci", kind="webhook", url="http://127.0.0.1:9/")
+    TenantSettings.objects.create(tenant=acme).run_completed_channels.add(hook)
+    no_agent = request_run(tenant=acme, monitor=make_monitor(acme))
+    make_agent("acme-3", tenant=acme)
+    cancelled = cancel_run(tenant=acme, run_id=request_run(tenant=acme, monitor=make_monitor(acme)).pk)
+    statuses = {n.payload["run"]["id"]: n.payload["run"]["status"]
+                for n in Notification.objects.for_tenant(acme).filter(event="run.completed")}
+    assert statuses == {str(no_agent.pk): "error", str(cancelled.pk): "cancelled"}
