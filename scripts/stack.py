@@ -104,6 +104,24 @@ def pump(selector: selectors.BaseSelector, width: int, timeout: float) -> None:
             selector.unregister(key_event.fileobj)
 
 
+def agent_environment(env: dict[str, str]) -> dict[str, str]:
+    """The local agent's environment: what it needs to enroll itself, none of the control plane's secrets."""
+    import getpass
+
+    keep = {name: env[name] for name in ("PATH", "LANG", "LC_ALL", "HOME", "TZ") if name in env}
+    return {
+        **keep,
+        "PERFMON_AGENT_SERVER": env["PERFMON_PUBLIC_URL"],
+        "PERFMON_AGENT_ENROLLMENT_TOKEN_FILE": str(VAR / "agent-default-enrollment-token"),
+        "PERFMON_AGENT_ID": "default",
+        "PERFMON_AGENT_DATA_DIR": str(VAR / "agent-default"),
+        "PERFMON_AGENT_CAPACITY": env.get("PERFMON_LOCAL_AGENT_CAPACITY", "2"),
+        # The local demo agent runs tools as the user running `make up` (production
+        # agents use a dedicated unprivileged user: docs/agent-install.md).
+        "PERFMON_AGENT_RUN_AS": getpass.getuser(),
+    }
+
+
 def stop_all(children: dict[str, subprocess.Popen], selector: selectors.BaseSelector, width: int) -> None:
     """SIGTERM every child's process group, keep relaying their output, SIGKILL what outlives the grace."""
     for proc in children.values():
@@ -126,7 +144,7 @@ def main() -> int:
     env = prepare_environment()
     log("migrating the database")
     manage(env, "migrate", "--noinput", "-v", "0")
-    key = manage(env, "bootstrap_demo").splitlines()[-1]
+    key = manage(env, "bootstrap_demo", "--agent-config", str(VAR / "agent-default.json")).splitlines()[-1]
     url = f"http://127.0.0.1:{env['PORT']}"
 
     children: dict[str, subprocess.Popen] = {}
@@ -145,7 +163,7 @@ def main() -> int:
         if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
             sys.exit(f"[stack] {argv[0]} not found: is the virtualenv complete? (make up installs it)")
         proc = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            argv, env=agent_environment(env) if name == "agent" else env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,  # our own signal handling decides when children stop
         )
         children[name] = proc

@@ -1,8 +1,10 @@
 """`make up`'s stack: from an empty var dir it serves /healthz, the admin login and
-the demo key, and Ctrl-C stops every process it started."""
+the demo key, its local agent enrolls and runs a real k6 monitor, and Ctrl-C stops
+every process it started."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -40,6 +42,31 @@ def wait_for(url: str, deadline: float, proc: subprocess.Popen) -> requests.Resp
     pytest.fail(f"{url} did not answer 200 in time: {last_error}")
 
 
+def wait_for_agent(url: str, headers: dict, proc: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the stack exited early with {proc.returncode}")
+        agents = requests.get(url, headers=headers, timeout=5).json()
+        local = [agent for agent in agents if agent["id"] == "default" and agent["status"] == "online"]
+        if local:
+            return local[0]
+        time.sleep(0.5)
+    pytest.fail(f"the local agent did not come online: {agents}")
+
+
+def wait_for_run(url: str, headers: dict, proc: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the stack exited early with {proc.returncode}")
+        run = requests.get(url, headers=headers, timeout=5).json()
+        if run["status"] not in ("queued", "running"):
+            return run
+        time.sleep(0.5)
+    pytest.fail(f"the run did not finish: {run}")
+
+
 def children_of(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
     return [int(line.split()[0]) for line in out.splitlines() if int(line.split()[1]) == pid]
@@ -65,7 +92,29 @@ def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
         assert requests.get(f"{base}/api/", timeout=5).status_code == 401
         assert (tmp_path / "demo-admin-password").read_text().strip()
         started = children_of(proc.pid)
-        assert len(started) >= 3  # web, worker, beat (and the agent when installed)
+        assert len(started) == 4  # web, worker, beat and the local agent
+        headers = {"X-API-Key": key}
+        agent = wait_for_agent(f"{base}/api/agents", headers, proc)
+        assert agent["status"] == "online" and agent["id"] == "default"
+
+        # The tour of the README: a k6 monitor against the stack itself, run by the local agent.
+        script = (
+            "import http from 'k6/http';\n"
+            "export const options = { vus: 2, duration: '2s' };\n"
+            "export default function () { http.get(__ENV.TARGET_HOST); }\n"
+        )
+        created = requests.post(f"{base}/api/monitors", headers=headers, timeout=10, json={
+            "name": "Smoke", "schedule": "0 0 1 1 *", "tool": "k6",
+            "scriptContent": base64.b64encode(script.encode()).decode(),
+            "thresholds": {"latencyMs": 2000, "errorRatePercent": 1},
+            "parameters": {"TARGET_HOST": f"{base}/healthz"},
+        })
+        assert created.status_code == 201, created.text
+        started_run = requests.post(f"{base}/api/monitors/{created.json()['id']}/run", headers=headers, timeout=10)
+        assert started_run.status_code == 202, started_run.text
+        run = wait_for_run(f"{base}/api/runs/{started_run.json()['runId']}", headers, proc)
+        assert run["status"] == "pass", run
+        assert run["metrics"]["totalRequests"] > 0 and run["agentId"] == "default"
     finally:
         proc.send_signal(signal.SIGINT)
         try:

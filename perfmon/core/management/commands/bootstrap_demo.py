@@ -32,7 +32,13 @@ def _write_private(path: Path, text: str) -> None:
 class Command(ScriptableCommand):
     help = "Create or reuse the demo tenant, its API key, the admin operator and the local agent."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--agent-config",
+            help="the local agent's config file: without it, a new enrollment token is issued",
+        )
+
+    def handle(self, *args, agent_config=None, **options):
         var = settings.VAR_DIR
         with transaction.atomic():
             tenant = get_or_create_tenant(name="Demo", slug=settings.PERFMON_DEMO_TENANT_SLUG)
@@ -58,7 +64,8 @@ class Command(ScriptableCommand):
             agent = Agent.all_tenants.filter(pk=LOCAL_AGENT_ID).first()
             if agent is None:
                 token = create_agent(agent_id=LOCAL_AGENT_ID, location="local", name="Local agent").enrollment_token
-            elif not agent.credential_hash:
+            elif not agent.credential_hash or (agent_config and not Path(agent_config).exists()):
+                # Never enrolled, or its config is gone: it must enroll (again).
                 token = reissue_enrollment_token(agent=agent)
             else:
                 token = None
