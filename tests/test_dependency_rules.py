@@ -1,5 +1,6 @@
 """DESIGN.md's import rules: runners imports nothing of ours (nor Django or
-Celery), agents never imports Django or perfmon, perfmon never imports agents."""
+Celery), agents never imports Django or perfmon, perfmon never imports agents,
+and the CI client perfmon_cli is HTTP only."""
 
 import ast
 from pathlib import Path
@@ -11,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "runners": {"django", "rest_framework", "celery", "kombu", "perfmon", "agents", "requests"},
     "agents": {"django", "rest_framework", "perfmon"},
-    "perfmon": {"agents"},
+    "perfmon": {"agents", "perfmon_cli"},
+    "perfmon_cli": {"django", "rest_framework", "celery", "perfmon", "agents", "runners"},
 }
 
 
