@@ -1,10 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from perfmon.alerts.models import Alert, AlertState, DeliveryAttempt, Notification, NotificationChannel
 from perfmon.alerts.notify import send_test_notification
+from perfmon.alerts.services import acknowledge_alert
 from perfmon.core.admin import OperatorAdmin, admin_link
+from perfmon.core.errors import Conflict
 
 
 @admin.register(Alert)
@@ -16,18 +17,31 @@ class AlertAdmin(OperatorAdmin):
     date_hierarchy = "opened_at"
     actions = ["acknowledge"]
 
+    readonly_fields = ["first_run_link", "last_run_link"]
+
     @admin.display(description="monitor")
     def monitor_link(self, alert):
         return admin_link(alert.monitor)
 
+    @admin.display(description="first run")
+    def first_run_link(self, alert):
+        return admin_link(alert.first_run)
+
+    @admin.display(description="last run")
+    def last_run_link(self, alert):
+        return admin_link(alert.last_run)
+
     @admin.action(description="Acknowledge selected alerts")
     def acknowledge(self, request, queryset):
-        count = queryset.filter(state=AlertState.OPEN).update(
-            state=AlertState.ACKNOWLEDGED,
-            acknowledged_at=timezone.now(),
-            acknowledged_by=request.user,
-            acknowledged_by_label=request.user.get_username(),
-        )
+        # Through the one write path (locks the alert, keeps the first acknowledger), as the dashboard and API do.
+        count = 0
+        for alert in queryset.filter(state=AlertState.OPEN).select_related("tenant"):
+            try:
+                acknowledge_alert(tenant=alert.tenant, alert=alert, actor=request.user.get_username(),
+                                  user=request.user)
+            except Conflict:
+                continue  # resolved meanwhile
+            count += 1
         self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
 
 

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.urls import reverse
 
 from perfmon.core.admin import OperatorAdmin
 from perfmon.fleet.models import Agent, AgentMetricSample
@@ -17,6 +18,9 @@ class AgentAdmin(OperatorAdmin):
     ]
     readonly_fields = ["last_heartbeat_at", "last_metrics", "enrolled_at", "tools", "version"]
     actions = ["drain", "undrain"]
+
+    def view_on_site(self, agent):
+        return reverse("web:agent", args=[agent.pk])  # host metric charts and running runs
 
     @admin.display(description="status")
     def status(self, agent):

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils.html import format_html
 
 from perfmon.core.admin import OperatorAdmin, admin_link
 from perfmon.monitors.models import Monitor
@@ -21,8 +22,16 @@ class RunInline(admin.TabularInline):
     def link(self, run):
         return admin_link(run, str(run.id)[:8])
 
+    # A monitor may have thousands of runs: the inline shows the latest ones, the link the rest.
+    latest = 20
+
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("agent")
+        queryset = super().get_queryset(request).select_related("agent")
+        monitor_id = (request.resolver_match.kwargs if request.resolver_match else {}).get("object_id")
+        if monitor_id:
+            recent = Run.all_tenants.filter(monitor_id=monitor_id).order_by("-created_at")[: self.latest]
+            queryset = queryset.filter(pk__in=list(recent.values_list("pk", flat=True)))
+        return queryset
 
 
 @admin.register(Monitor)
@@ -31,12 +40,18 @@ class MonitorAdmin(OperatorAdmin):
     list_filter = ["enabled", "last_status", "tenant"]
     search_fields = ["name", "tenant__slug"]
     list_select_related = ["tenant", "test"]
-    readonly_fields = ["test_link", "schedule_text", "last_run_at", "last_status", "next_run_at"]
+    readonly_fields = ["test_link", "schedule_text", "last_run_at", "last_status", "next_run_at", "all_runs"]
     inlines = [RunInline]
     actions = ["enable", "disable"]
 
     def view_on_site(self, monitor):
         return reverse("web:monitor", args=[monitor.pk])  # the monitor's dashboard page
+
+    @admin.display(description="runs")
+    def all_runs(self, monitor):
+        url = reverse("admin:runs_run_changelist") + f"?monitor__id__exact={monitor.pk}"
+        return format_html('<a href="{}">all runs of this monitor</a> (the latest {} are listed below)', url,
+                           RunInline.latest)
 
     @admin.display(description="tool")
     def tool_name(self, monitor):

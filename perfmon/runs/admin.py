@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.urls import reverse
 
 from perfmon.core.admin import OperatorAdmin, admin_link
 from perfmon.runs.models import Run
@@ -12,8 +13,15 @@ class RunAdmin(OperatorAdmin):
     list_select_related = ["monitor", "agent", "tenant"]
     date_hierarchy = "created_at"
     exclude = ["histogram"]
-    readonly_fields = ["monitor_link", "metrics", "breaches", "error", "status_reason"]
+    readonly_fields = ["monitor_link", "agent_link", "metrics", "breaches", "error", "status_reason"]
 
     @admin.display(description="monitor")
     def monitor_link(self, run):
         return admin_link(run.monitor)
+
+    @admin.display(description="agent")
+    def agent_link(self, run):
+        return admin_link(run.agent)
+
+    def view_on_site(self, run):
+        return reverse("web:run", args=[run.pk])  # the run's dashboard page (charts, logs, comparison)

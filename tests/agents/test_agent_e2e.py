@@ -319,3 +319,42 @@ def test_sigterm_reports_the_running_run_instead_of_leaving_it_running(plane, te
     assert run.status == RunStatus.ERROR, run.status
     assert "was shut down during the run" in run.error
     assert run.metrics.get("count", 0) > 0, "what the tool measured before it stopped is kept"
+
+
+def test_beat_worker_and_agent_run_a_scheduled_monitor_on_time(plane, tenant, agents, target, tmp_path):
+    """The whole scheduled path on real processes: beat ticks, a control-plane worker
+    dispatches, the agent runs k6, the run is judged."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.integration.processes import Process, celery
+
+    require_tool("k6")
+    agent = agents(plane, tenant, run_as_user=ME).start()
+    monitor = make_monitor(tenant, tool="k6", agent=Agent.all_tenants.get(pk=agent.agent_id),
+                           parameters={"TARGET": target.base_url, "DURATION": "2s"},
+                           thresholds={"latencyMs": 2000}, next_run_at=timezone.now() + timedelta(days=1))
+    TestDefinition.all_tenants.filter(pk=monitor.test_id).update(script=K6_SCRIPT)
+    env = {**plane.env, "PERFMON_TICK_INTERVAL": "1"}
+    worker = Process("sched-worker", celery("worker", "-Q", "perfmon", "--pool", "solo", "-l", "INFO"), env, tmp_path)
+    beat = Process("sched-beat", celery("beat", "-l", "INFO", "--schedule", str(tmp_path / "beat")), env, tmp_path)
+    try:
+        worker.wait_for_output("ready", timeout=60)
+        beat.wait_for_output("beat: Starting", timeout=60)
+        due = timezone.now() + timedelta(seconds=2)
+        Monitor.all_tenants.filter(pk=monitor.pk).update(next_run_at=due)
+
+        def judged():
+            run = Run.all_tenants.filter(monitor_id=monitor.pk).first()
+            return run if run is not None and run.is_final else None
+
+        run = wait_for(judged, 60, "the scheduled run to be judged", interval=0.3)
+        assert run.trigger == "schedule" and run.scheduled_for == due
+        assert 0 <= (run.created_at - due).total_seconds() < 4, "dispatched within a few ticks of its due time"
+        assert run.status == RunStatus.PASS, (run.error, agent.output()[-2000:])
+        assert run.agent_id == agent.agent_id and run.metrics["count"] > 0
+        assert Monitor.all_tenants.get(pk=monitor.pk).next_run_at > due
+    finally:
+        beat.stop()
+        worker.stop()
