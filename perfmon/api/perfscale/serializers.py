@@ -1,4 +1,4 @@
-"""The JSON shapes of /api/v1 (snake_case), as ../shared/api-perfscale.md documents them.
+"""The JSON shapes of /api/v1 (snake_case), as docs/reference/api-perfscale.md documents them.
 
 Input serializers validate request bodies (per-field details in 400s);
 output serializers render domain rows. Writes go through the domain

@@ -6,7 +6,7 @@ import pytest
 import requests
 from drf_spectacular.validation import validate_schema
 
-# Every path and method of ../shared/api-perfscale.md.
+# Every path and method of docs/reference/api-perfscale.md.
 DOCUMENTED = {
     "/api/v1/auth/me": {"get"},
     "/api/v1/machines": {"get", "post"},
