@@ -31,8 +31,7 @@ def imported_top_levels(path: Path) -> set[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_respects_import_rules(package):
     source = ROOT / package
-    if not source.exists():
-        pytest.skip(f"{package}/ does not exist yet")
+    assert source.is_dir(), f"{package}/ is missing"
     offenders = {
         str(path.relative_to(ROOT)): sorted(imported_top_levels(path) & FORBIDDEN[package])
         for path in source.rglob("*.py")
