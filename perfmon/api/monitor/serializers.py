@@ -231,8 +231,20 @@ class RunSerializer(serializers.Serializer):
         return [breach for breach in (run.breaches or []) if isinstance(breach, dict)]
 
 
+class RunListItemSerializer(RunSerializer):
+    """A run in a monitor's runs list: the documented fields plus why it ended as it did."""
+
+    reason = serializers.SerializerMethodField(
+        help_text="why the run errored, was skipped or cancelled (e.g. the previous run was still active); "
+        "null for runs that executed normally"
+    )
+
+    def get_reason(self, run) -> str | None:
+        return run.error or run.status_reason or None
+
+
 class RunPageSerializer(serializers.Serializer):
-    runs = RunSerializer(many=True)
+    runs = RunListItemSerializer(many=True)
     total = serializers.IntegerField(help_text="runs of the monitor in all")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()

@@ -20,6 +20,12 @@ def clean_queue():
     purge(agent_queue("acme-1"))
 
 
+def just_after_a_fire_time():
+    """One second after a fire time of '* * * * *': monitors due a second ago have missed nothing,
+    whatever minute boundary the test itself crosses."""
+    return timezone.now().replace(second=0, microsecond=0) + timedelta(seconds=1)
+
+
 def runs_of(monitor):
     return list(Run.objects.for_tenant(monitor.tenant).filter(monitor=monitor).order_by("created_at"))
 
@@ -45,7 +51,7 @@ def test_due_monitor_gets_one_run_on_the_right_queue(acme, django_capture_on_com
 
 def test_disabled_monitor_is_not_dispatched(acme):
     make_agent("acme-1", tenant=acme)
-    now = timezone.now()
+    now = just_after_a_fire_time()
     monitor = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
     Monitor.objects.for_tenant(acme).update(enabled=False)
     assert dispatch_due(now=now).dispatched == 0 and runs_of(monitor) == []
@@ -65,7 +71,7 @@ def test_schedule_change_takes_effect_at_next_tick(acme):
 
 def test_tick_while_previous_run_active_records_a_skip(acme):
     make_agent("acme-1", tenant=acme, capacity=5)
-    now = timezone.now()
+    now = just_after_a_fire_time()
     monitor = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
     dispatch_due(now=now)
     Monitor.objects.for_tenant(acme).update(next_run_at=now + timedelta(seconds=59))
@@ -91,7 +97,7 @@ def test_outage_runs_overdue_monitor_once_and_records_missed(acme):
 
 
 def test_no_agent_ends_the_run_in_error_and_the_schedule_still_advances(acme):
-    now = timezone.now()
+    now = just_after_a_fire_time()
     monitor = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
     dispatch_due(now=now)
     [run] = runs_of(monitor)
@@ -102,7 +108,7 @@ def test_no_agent_ends_the_run_in_error_and_the_schedule_still_advances(acme):
 
 def test_batches_cover_every_due_monitor(acme):
     make_agent("acme-1", tenant=acme, capacity=100)
-    now = timezone.now()
+    now = just_after_a_fire_time()
     monitors = [make_monitor(acme, next_run_at=now - timedelta(seconds=1)) for _ in range(7)]
     assert dispatch_due(now=now, batch_size=3).dispatched == 7
     assert all(len(runs_of(m)) == 1 for m in monitors)
@@ -116,7 +122,7 @@ def test_concurrent_ticks_never_dispatch_a_monitor_twice():
 
     tenant = create_tenant(name="Acme", slug="acme")
     make_agent("acme-1", tenant=tenant, capacity=1000)
-    now = timezone.now()
+    now = just_after_a_fire_time()
     monitors = [make_monitor(tenant, next_run_at=now - timedelta(seconds=1)) for _ in range(60)]
     barrier = threading.Barrier(4)
     reports = []

@@ -23,9 +23,9 @@ from perfmon.api.monitor.serializers import (
     MonitorMultipartCreateSerializer,
     MonitorSerializer,
     MonitorWriteSerializer,
+    RunListItemSerializer,
     RunPageSerializer,
     RunRequestedSerializer,
-    RunSerializer,
 )
 from perfmon.api.monitor.views.base import MonitorApiView
 from perfmon.monitors.selectors import monitor_for_tenant, monitors_for_tenant
@@ -179,7 +179,7 @@ class MonitorRunsView(MonitorApiView):
         runs = runs_of_monitor(self.tenant, monitor)
         return Response(
             {
-                "runs": RunSerializer(window.slice(runs), many=True).data,
+                "runs": RunListItemSerializer(window.slice(runs), many=True).data,
                 "total": runs.count(),
                 "limit": window.limit,
                 "offset": window.offset,

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from perfmon.monitors.models import Monitor
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from tests.factories import make_agent, make_monitor
 from tests.perfmon.api.monitor.conftest import assert_envelope, make_run
@@ -218,3 +219,20 @@ def test_metrics_of_a_real_result_as_the_judge_stores_them(api, acme, acme_key):
     assert metrics["apdex"] == pytest.approx(result.apdex)
     body = api.get(f"/api/runs/{run.pk}", key=acme_key).json()
     assert body["thresholdBreaches"][0]["metric"] == "latencyMs"
+
+
+def test_runs_list_says_why_a_run_was_skipped_or_errored(api, acme, acme_key):
+    from perfmon.monitors.scheduler import dispatch_due
+
+    make_agent("acme-1", tenant=acme, capacity=5)
+    due = timezone.now().replace(second=0, microsecond=0)  # a fire time of "* * * * *"
+    monitor = make_monitor(acme, next_run_at=due)
+    dispatch_due(now=due + timedelta(seconds=1))
+    Monitor.objects.for_tenant(acme).update(next_run_at=due)
+    dispatch_due(now=due + timedelta(seconds=2))  # the first run is still queued: this tick is skipped
+    runs = api.get(f"/api/monitors/{monitor.pk}/runs", key=acme_key).json()["runs"]
+    assert [(r["status"], r["reason"]) for r in runs] == [
+        ("skipped", "skipped: the previous run was still queued or running"), ("queued", None),
+    ]
+    single = api.get(f"/api/runs/{runs[0]['id']}", key=acme_key).json()
+    assert "reason" not in single  # the run object keeps exactly the documented fields
