@@ -103,6 +103,10 @@ class Client:
         response.encoding = "utf-8"
         return response.text, response.headers.get("X-Run-Status", "")
 
+    def series(self, run_id: str, after: int = -1) -> dict:
+        """The run's interval figures with seq > ``after`` (and its status)."""
+        return self.get(f"/api/runs/{run_id}/series", params={"after": after})
+
     def trigger_monitor(self, monitor_id: str) -> dict:
         return self._request("POST", f"/api/monitors/{monitor_id}/run").json()
 

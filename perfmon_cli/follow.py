@@ -1,4 +1,5 @@
-"""Following one run until it ends: its status, elapsed time, the tool's output, then its metrics."""
+"""Following one run until it ends: its status, elapsed time, live interval figures, the tool's
+output, then its metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.text import Text
 
 from perfmon_cli import codes
 from perfmon_cli.client import ApiError, Client
-from perfmon_cli.render import metrics_table, styled
+from perfmon_cli.render import live_line, metrics_table, styled
 
 FINAL = frozenset({"pass", "fail", "error", "cancelled", "skipped"})
 TAIL_LINES = 15
@@ -44,7 +45,9 @@ class Follower:
         self.console, self.show_logs, self.poll = console, show_logs, poll
         self.log_text = ""
         self.run: dict = {"id": run_id, "status": "queued"}
+        self.points: list[dict] = []
         self._printed = 0
+        self._points_printed = 0
         self._failures = 0
 
     def _poll_tolerant(self) -> dict:
@@ -64,6 +67,8 @@ class Follower:
     def poll_once(self) -> dict:
         if self.target["kind"] == "monitor":
             self.run = self.client.run(self.run_id)
+            after = self.points[-1]["seq"] if self.points else -1
+            self.points.extend(self.client.series(self.run_id, after)["points"])
             if self.show_logs or self.run["status"] in FINAL:
                 self.log_text, _ = self.client.logs(self.run_id)
         else:
@@ -77,7 +82,10 @@ class Follower:
             f"  agent {escape(str(self.run.get('agentId') or '-'))}"
         )
         lines = self.log_text.splitlines()[-TAIL_LINES:] if self.show_logs else []
-        parts = [header, Text("\n".join(lines), style="dim")]
+        parts = [header]
+        if self.target["kind"] == "monitor":
+            parts.append(Text.from_markup(live_line(self.points)))
+        parts.append(Text("\n".join(lines), style="dim"))
         if status in FINAL:
             parts.append(metrics_table(self.run))
         return Group(*parts)
@@ -101,6 +109,10 @@ class Follower:
                     last_status = self.run["status"]
                     self.console.print(f"[{time.monotonic() - started:6.1f}s] status {styled(last_status)}"
                                        f" agent {escape(str(self.run.get('agentId') or '-'))}")
+                for index in range(self._points_printed, len(self.points)):
+                    self.console.print(f"[{time.monotonic() - started:6.1f}s] interval {self.points[index]['seq']}: "
+                                       f"{live_line(self.points[:index + 1])}", highlight=False)
+                self._points_printed = len(self.points)
                 if self.show_logs and len(self.log_text) > self._printed:
                     self.console.out(self.log_text[self._printed:].rstrip("\n"), highlight=False)
                     self._printed = len(self.log_text)

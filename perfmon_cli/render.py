@@ -64,3 +64,15 @@ def runs_table(runs: list[dict], monitor_names: dict) -> Table:
                       _number(metrics.get("p95")), "-" if rate is None else f"{rate * 100:.2f} %",
                       r.get("agentId") or "-")
     return table
+
+
+def live_line(points: list[dict]) -> str:
+    """Figures so far from the run's interval series: totals, and the latest interval's latency and rate."""
+    if not points:
+        return "[dim]no interval figures yet[/]"
+    total = sum(p["count"] for p in points)
+    errors = sum(p["errors"] for p in points)
+    last = points[-1]
+    return (f"{total:,} requests, {errors:,} errors ({errors / total * 100 if total else 0:.2f} %) | last "
+            f"{last['intervalS']:g}s: p95 {_number(last['p95'])} ms, p99 {_number(last['p99'])} ms, "
+            f"{_number(last['throughput'])} req/s")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from perfmon.runs.ingest import claim_run, store_log_chunks
+from perfmon.runs.ingest import claim_run, store_log_chunks, store_series
 from perfmon.runs.judge import Report, finish_run
 from perfmon.runs.models import Run
 from perfmon_cli import codes
@@ -56,8 +56,9 @@ def result(latency_ms: float, *, count: int = 20, errors: int = 0):
     return builder.result()
 
 
-def play_agent(monitor, agent, *, report: Report, log: str = "running the tool\n", test=None) -> Run:
-    """Wait for the CLI's run, claim it, stream a log chunk and report the end."""
+def play_agent(monitor, agent, *, report: Report, log: str = "running the tool\n", test=None,
+               series=()) -> Run:
+    """Wait for the CLI's run, claim it, stream a log chunk (and series points) and report the end."""
     deadline = time.monotonic() + 20
     runs = Run.objects.unscoped().filter(monitor=monitor) if monitor else Run.objects.unscoped().filter(test=test)
     while (run := runs.first()) is None:
@@ -65,7 +66,9 @@ def play_agent(monitor, agent, *, report: Report, log: str = "running the tool\n
         time.sleep(0.05)
     claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
     store_log_chunks(agent=agent, run_id=run.pk, chunks=[(0, log)])
-    time.sleep(0.3)  # let the CLI see the run running
+    if series:
+        store_series(agent=agent, run_id=run.pk, points=list(series))
+    time.sleep(0.6 if series else 0.3)  # let the CLI see the run running
     return finish_run(agent=agent, run_id=run.pk, report=report)
 
 
@@ -212,3 +215,18 @@ def test_runs_a_perfscale_test_by_name_with_an_oidc_token(live_server, settings,
         assert junit_root(tmp_path / "j.xml").find("testsuite/testcase").attrib["classname"] == "perfmon.test"
     finally:
         reset_cache()
+
+
+def test_run_wait_shows_live_interval_figures_while_the_run_goes(live_server, acme, acme_key, agent):
+    monitor = make_monitor(acme, name="Live", thresholds={"latencyMs": 1000})
+    proc = cli("run", "Live", "--wait", "--poll", "0.2", url=live_server.url, key=acme_key)
+    measured = result(50, count=40, errors=4)
+    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=measured),
+                     series=measured.series)
+    code, _, err = finished(proc)
+    assert code == codes.PASS, err
+    total = sum(point.count for point in measured.series)
+    assert total == 40
+    # Printed while the run was still running: before the final status line.
+    live = err.index(f"{total} requests, 4 errors (10.00 %)")
+    assert live < err.index("status pass") and str(run.pk) in err

@@ -20,6 +20,7 @@ urlpatterns = [
     path("monitors/<str:monitorId>/runs", monitors.MonitorRunsView.as_view(), name="api-monitor-runs"),
     path("runs/<str:runId>", runs.RunDetailView.as_view(), name="api-run"),
     path("runs/<str:runId>/logs", runs.RunLogsView.as_view(), name="api-run-logs"),
+    path("runs/<str:runId>/series", runs.RunSeriesView.as_view(), name="api-run-series"),
     path("alerts", alerts.AlertListView.as_view(), name="api-alerts"),
     path("alerts/<str:alertId>/acknowledge", alerts.AlertAcknowledgeView.as_view(), name="api-alert-acknowledge"),
     path("agents", agents.AgentListView.as_view(), name="api-agents"),

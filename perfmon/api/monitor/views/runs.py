@@ -1,9 +1,11 @@
-"""Runs: one run, and its log streamed as plain text."""
+"""Runs: one run, its log streamed as plain text, and its interval series."""
 
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,7 +13,7 @@ from rest_framework.response import Response
 from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import RunSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
-from perfmon.runs.selectors import log_texts, run_for_tenant
+from perfmon.runs.selectors import log_texts, run_for_tenant, series_after
 
 _RUN_ID = path_id("runId", description="the run's id (a UUID)")
 
@@ -56,3 +58,48 @@ class RunLogsView(MonitorApiView):
         response["X-Run-Status"] = run.status
         response["Cache-Control"] = "no-store"
         return response
+
+
+SERIES_MAX_POINTS = 1000
+
+
+class SeriesPointSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="interval number, from 0")
+    start = serializers.DateTimeField(help_text="start of the interval")
+    intervalS = serializers.FloatField(source="interval_s", help_text="seconds")
+    count = serializers.IntegerField(help_text="requests completed in the interval")
+    errors = serializers.IntegerField()
+    p50 = serializers.FloatField(source="p50_ms", allow_null=True, help_text="ms")
+    p95 = serializers.FloatField(source="p95_ms", allow_null=True, help_text="ms")
+    p99 = serializers.FloatField(source="p99_ms", allow_null=True, help_text="ms")
+    throughput = serializers.FloatField(source="throughput_rps", help_text="requests per second")
+
+
+class RunSeriesSerializer(serializers.Serializer):
+    runStatus = serializers.CharField()
+    points = SeriesPointSerializer(many=True)
+
+
+class RunSeriesView(MonitorApiView):
+    @extend_schema(
+        summary="Get run series",
+        description=(
+            "The run's per-interval figures (at least every 5 s), in order, as the agent streams them: "
+            "poll with `after` set to the last `seq` you have to follow a run live. Not part of the "
+            f"original document; at most {SERIES_MAX_POINTS} points per answer."
+        ),
+        parameters=[
+            _RUN_ID,
+            OpenApiParameter("after", OpenApiTypes.INT, description="only points with a larger seq (default -1: all)"),
+        ],
+        responses={200: RunSeriesSerializer, **errors(400, 404)},
+    )
+    def get(self, request: Request, runId: str) -> Response:  # noqa: N803
+        run = run_for_tenant(self.tenant, runId)
+        raw = request.query_params.get("after", "-1")
+        try:
+            after = int(raw)
+        except ValueError:
+            raise ValidationError({"after": ["A whole number (the last seq you have) is required."]}) from None
+        points = series_after(self.tenant, run, after, SERIES_MAX_POINTS)
+        return Response(RunSeriesSerializer({"runStatus": run.status, "points": points}).data)

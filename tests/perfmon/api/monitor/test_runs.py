@@ -236,3 +236,29 @@ def test_runs_list_says_why_a_run_was_skipped_or_errored(api, acme, acme_key):
     ]
     single = api.get(f"/api/runs/{runs[0]['id']}", key=acme_key).json()
     assert "reason" not in single  # the run object keeps exactly the documented fields
+
+
+# --- series ----------------------------------------------------------------
+
+
+def test_series_follow_a_run_interval_by_interval(api, acme, globex_key, acme_key):
+    from perfmon.runs.models import SeriesPoint
+
+    monitor = make_monitor(acme)
+    run = make_run(acme, monitor, status=RunStatus.RUNNING)
+    start = timezone.now() - timedelta(seconds=20)
+    for seq in range(3):
+        SeriesPoint.all_tenants.create(run=run, seq=seq, start=start + timedelta(seconds=5 * seq), interval_s=5,
+                                       count=100 + seq, errors=seq, p50_ms=10, p95_ms=20 + seq, p99_ms=30,
+                                       throughput_rps=20.0 + seq, histogram="x")
+    body = api.get(f"/api/runs/{run.pk}/series", key=acme_key).json()
+    assert body["runStatus"] == "running"
+    assert [p["seq"] for p in body["points"]] == [0, 1, 2]
+    assert body["points"][2] == {
+        "seq": 2, "start": body["points"][2]["start"], "intervalS": 5.0, "count": 102, "errors": 2,
+        "p50": 10.0, "p95": 22.0, "p99": 30.0, "throughput": 22.0,
+    }
+    later = api.get(f"/api/runs/{run.pk}/series?after=1", key=acme_key).json()["points"]
+    assert [p["seq"] for p in later] == [2]
+    assert_envelope(api.get(f"/api/runs/{run.pk}/series?after=x", key=acme_key), 400)
+    assert_envelope(api.get(f"/api/runs/{run.pk}/series", key=globex_key), 404, "not_found")
