@@ -3,7 +3,6 @@ the simulation.log decoded here by a second, minimal decoder (independent of the
 adapter's reader), against Gatling's own console totals, and against what the
 target served."""
 
-import random
 import re
 import signal
 import stat
@@ -22,6 +21,7 @@ from runners.errors import InvalidSpec, ParseError
 from tests.runners import proc
 from tests.runners.conftest import require_tool
 from tests.runners.exact import Raw, check_result
+from tests.runners.robustness import assert_read_or_refused, read_in_random_pieces
 
 ADAPTER = get_adapter("gatling")
 
@@ -370,47 +370,10 @@ def _big_log(n: int) -> bytes:
 
 
 def test_mangled_log_is_read_or_refused_never_crashes(tmp_path):
-    rng = random.Random(7)
-    data = _big_log(150)
-    outcomes = Counter()
-    for i in range(150):
-        mangled = bytearray(data)
-        at = rng.randrange(len(mangled))
-        kind = i % 3
-        if kind == 0:
-            del mangled[at:]
-        elif kind == 1:
-            for _ in range(rng.randint(1, 5)):
-                mangled[rng.randrange(len(mangled))] = rng.randrange(256)
-        else:
-            mangled[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
-        path = tmp_path / f"{i}.log"
-        path.write_bytes(bytes(mangled))
-        try:
-            ADAPTER.file_reader(path).finish()
-            outcomes["read"] += 1
-        except ParseError as exc:
-            assert str(path) in str(exc)
-            outcomes["refused"] += 1
-    assert outcomes["read"] and outcomes["refused"]
+    assert_read_or_refused(ADAPTER, _big_log(150), tmp_path, ".log")
 
 
 def test_reading_in_random_pieces_equals_reading_at_once(tmp_path):
-    data = _big_log(300)
-    whole = tmp_path / "whole.log"
-    whole.write_bytes(data)
-    expected = ADAPTER.file_reader(whole, interval_s=1.0).finish()
-    rng = random.Random(3)
-    growing = tmp_path / "growing.log"
-    reader = ADAPTER.file_reader(growing, interval_s=1.0)
-    polled = []
-    with open(growing, "wb", buffering=0) as f:
-        position = 0
-        while position < len(data):
-            step = rng.choice([1, 7, 50, 333])
-            f.write(data[position:position + step])
-            position += step
-            polled += reader.poll()
-    result = reader.finish()
+    expected, result, polled = read_in_random_pieces(ADAPTER, _big_log(300), tmp_path, ".log")
     assert result == expected and result.count == 300 and not result.partial
     assert polled and result.series[:len(polled)] == tuple(polled)

@@ -3,7 +3,6 @@ JTL parsed here with the csv module (independent of the adapter's reader) and
 against what the target served."""
 
 import csv
-import random
 import signal
 import stat
 import subprocess
@@ -20,6 +19,7 @@ from runners.errors import InvalidSpec, ParseError
 from tests.runners import proc
 from tests.runners.conftest import require_tool
 from tests.runners.exact import Raw, check_result
+from tests.runners.robustness import assert_read_or_refused, read_in_random_pieces
 
 ADAPTER = get_adapter("jmeter")
 
@@ -266,47 +266,10 @@ def _jtl(n: int) -> bytes:
 
 
 def test_mangled_jtl_is_read_or_refused_never_crashes(tmp_path):
-    rng = random.Random(7)
-    data = _jtl(150)
-    outcomes = Counter()
-    for i in range(150):
-        mangled = bytearray(data)
-        at = rng.randrange(len(mangled))
-        kind = i % 3
-        if kind == 0:
-            del mangled[at:]
-        elif kind == 1:
-            for _ in range(rng.randint(1, 5)):
-                mangled[rng.randrange(len(mangled))] = rng.randrange(256)
-        else:
-            mangled[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
-        path = tmp_path / f"{i}.jtl"
-        path.write_bytes(bytes(mangled))
-        try:
-            ADAPTER.file_reader(path).finish()
-            outcomes["read"] += 1
-        except ParseError as exc:
-            assert str(path) in str(exc)
-            outcomes["refused"] += 1
-    assert outcomes["read"] and outcomes["refused"]
+    assert_read_or_refused(ADAPTER, _jtl(150), tmp_path, ".jtl")
 
 
 def test_reading_in_random_pieces_equals_reading_at_once(tmp_path):
-    data = _jtl(200)
-    whole = tmp_path / "whole.jtl"
-    whole.write_bytes(data)
-    expected = ADAPTER.file_reader(whole, interval_s=1.0).finish()
-    rng = random.Random(3)
-    growing = tmp_path / "growing.jtl"
-    reader = ADAPTER.file_reader(growing, interval_s=1.0)
-    polled = []
-    with open(growing, "wb", buffering=0) as f:
-        position = 0
-        while position < len(data):
-            step = rng.choice([1, 7, 50, 333])
-            f.write(data[position:position + step])
-            position += step
-            polled += reader.poll()
-    result = reader.finish()
+    expected, result, polled = read_in_random_pieces(ADAPTER, _jtl(200), tmp_path, ".jtl")
     assert result == expected and result.count == 200
     assert result.series[:len(polled)] == tuple(polled)
