@@ -107,6 +107,9 @@ class Client:
         """The run's interval figures with seq > ``after`` (and its status)."""
         return self.get(f"/api/runs/{run_id}/series", params={"after": after})
 
+    def cancel_run(self, run_id: str) -> dict:
+        return self._request("POST", f"/api/runs/{run_id}/cancel").json()
+
     def trigger_monitor(self, monitor_id: str) -> dict:
         return self._request("POST", f"/api/monitors/{monitor_id}/run").json()
 

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="MONITOR_OR_TEST")
     run.add_argument("--wait", action="store_true", help="follow the run to its end; the exit code is its verdict")
     run.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most (default 3600)")
+    run.add_argument("--cancel-on-timeout", action="store_true",
+                     help="cancel the run when --timeout expires (monitors; default: leave it running)")
     run.add_argument("--poll", type=float, default=2.0, help="seconds between status polls (default 2)")
     run.add_argument("--junit", metavar="PATH", help="write a JUnit XML report (with --wait)")
     run.add_argument("--json", metavar="PATH", dest="json_path", help="write the result as JSON")
@@ -104,7 +106,11 @@ def command_run(args, console: Console, err: Console) -> int:
     follower = Follower(client, target, run_id, console=err, show_logs=not args.no_logs, poll=args.poll)
     run = follower.wait(timeout=args.timeout)
     if run.get("status") not in FINAL:
-        err.print(f"[yellow]timed out after {args.timeout:g}s; the run is still {run.get('status')} on the server")
+        if args.cancel_on_timeout and target["kind"] == "monitor":
+            run["status"] = client.cancel_run(run_id)["status"]
+            err.print(f"[yellow]timed out after {args.timeout:g}s; the run was cancelled (now {run['status']})")
+        else:
+            err.print(f"[yellow]timed out after {args.timeout:g}s; the run is still {run.get('status')} on the server")
         exit_code = codes.TIMEOUT
     else:
         exit_code = codes.BY_STATUS.get(run["status"], codes.ERROR)

@@ -138,6 +138,15 @@ def test_timeout_exits_5_and_leaves_the_run_on_the_server(live_server, acme, acm
     assert json.loads((tmp_path / "r.json").read_text())["exitCode"] == codes.TIMEOUT
 
 
+def test_timeout_can_cancel_the_run(live_server, acme, acme_key, agent):
+    monitor = make_monitor(acme, name="Stuck")
+    code, _, err = finished(cli("run", "Stuck", "--wait", "--timeout", "1", "--poll", "0.2", "--cancel-on-timeout",
+                                url=live_server.url, key=acme_key))
+    assert code == codes.TIMEOUT, err
+    assert Run.objects.for_tenant(acme).get(monitor=monitor).status == "cancelled"
+    assert "the run was cancelled" in err
+
+
 def test_without_wait_prints_the_run_id_and_exits_0(live_server, acme, acme_key, agent):
     monitor = make_monitor(acme, name="Fire and forget")
     code, out, err = finished(cli("run", "Fire and forget", url=live_server.url, key=acme_key))

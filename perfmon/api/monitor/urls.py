@@ -21,6 +21,7 @@ urlpatterns = [
     path("runs/<str:runId>", runs.RunDetailView.as_view(), name="api-run"),
     path("runs/<str:runId>/logs", runs.RunLogsView.as_view(), name="api-run-logs"),
     path("runs/<str:runId>/series", runs.RunSeriesView.as_view(), name="api-run-series"),
+    path("runs/<str:runId>/cancel", runs.RunCancelView.as_view(), name="api-run-cancel"),
     path("alerts", alerts.AlertListView.as_view(), name="api-alerts"),
     path("alerts/<str:alertId>/acknowledge", alerts.AlertAcknowledgeView.as_view(), name="api-alert-acknowledge"),
     path("agents", agents.AgentListView.as_view(), name="api-agents"),

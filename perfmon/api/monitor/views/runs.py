@@ -14,6 +14,7 @@ from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import RunSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
 from perfmon.runs.selectors import log_texts, run_for_tenant, series_after
+from perfmon.runs.services import cancel_run
 
 _RUN_ID = path_id("runId", description="the run's id (a UUID)")
 
@@ -103,3 +104,26 @@ class RunSeriesView(MonitorApiView):
             raise ValidationError({"after": ["A whole number (the last seq you have) is required."]}) from None
         points = series_after(self.tenant, run, after, SERIES_MAX_POINTS)
         return Response(RunSeriesSerializer({"runStatus": run.status, "points": points}).data)
+
+
+class RunCancelSerializer(serializers.Serializer):
+    runId = serializers.UUIDField()
+    status = serializers.CharField(help_text="cancelled (it had not started) or running (the agent stops it)")
+
+
+class RunCancelView(MonitorApiView):
+    @extend_schema(
+        summary="Cancel a run",
+        description=(
+            "Not in the original document; the /api counterpart of DELETE /api/v1/tasks/{id}. A run no agent "
+            "has started ends cancelled at once; a running one is stopped by its agent within seconds and "
+            "then reads cancelled. 409 when the run has already ended."
+        ),
+        request=None,
+        parameters=[_RUN_ID],
+        responses={202: RunCancelSerializer, **errors(404, 409)},
+    )
+    def post(self, request: Request, runId: str) -> Response:  # noqa: N803
+        run = run_for_tenant(self.tenant, runId)
+        run = cancel_run(tenant=self.tenant, run_id=run.pk, actor=self.actor)
+        return Response(RunCancelSerializer({"runId": run.pk, "status": run.status}).data, status=202)

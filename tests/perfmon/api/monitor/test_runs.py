@@ -262,3 +262,21 @@ def test_series_follow_a_run_interval_by_interval(api, acme, globex_key, acme_ke
     assert [p["seq"] for p in later] == [2]
     assert_envelope(api.get(f"/api/runs/{run.pk}/series?after=x", key=acme_key), 400)
     assert_envelope(api.get(f"/api/runs/{run.pk}/series", key=globex_key), 404, "not_found")
+
+
+# --- cancel ----------------------------------------------------------------
+
+
+def test_cancel_a_queued_run_ends_it_and_a_running_one_is_marked(api, acme, acme_key, globex_key):
+    monitor = make_monitor(acme)
+    queued = make_run(acme, monitor, status=RunStatus.QUEUED)
+    response = api.post(f"/api/runs/{queued.pk}/cancel", key=acme_key)
+    assert response.status_code == 202 and response.json() == {"runId": str(queued.pk), "status": "cancelled"}
+    assert_envelope(api.post(f"/api/runs/{queued.pk}/cancel", key=acme_key), 409, "conflict")
+
+    running = make_run(acme, make_monitor(acme), status=RunStatus.RUNNING)
+    Run.all_tenants.filter(pk=running.pk).update(claimed_at=timezone.now())
+    assert_envelope(api.post(f"/api/runs/{running.pk}/cancel", key=globex_key), 404, "not_found")
+    assert Run.all_tenants.get(pk=running.pk).cancel_requested_at is None
+    assert api.post(f"/api/runs/{running.pk}/cancel", key=acme_key).json()["status"] == "running"
+    assert Run.all_tenants.get(pk=running.pk).cancel_requested_at is not None
