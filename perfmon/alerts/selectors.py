@@ -7,9 +7,14 @@ from perfmon.core.errors import NotFound
 from perfmon.monitors.selectors import as_uuid
 
 
-def alerts_for_tenant(tenant, *, monitor=None, state: str | None = None):
-    """The tenant's alerts, newest first (served by the (tenant, -opened_at) and (monitor, -opened_at) indexes)."""
+def alerts_for_tenant(tenant, *, monitor=None, state: str | None = None, since=None, until=None):
+    """The tenant's alerts, newest first (served by the (tenant, -opened_at) and (monitor, -opened_at) indexes),
+    optionally only those opened in [since, until)."""
     queryset = Alert.objects.for_tenant(tenant)
+    if since is not None:
+        queryset = queryset.filter(opened_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(opened_at__lt=until)
     if monitor is not None:
         queryset = queryset.filter(monitor=monitor)
     if state:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,16 +22,31 @@ ALERTS_DEFAULT_LIMIT = 50
 ALERTS_MAX_LIMIT = 500
 
 
+def _moment(params, name: str):
+    """The aware timestamp in query parameter ``name`` (None when absent). Raises ValidationFailed."""
+    raw = params.get(name)
+    if not raw:
+        return None
+    moment = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
+    if moment is None or moment.tzinfo is None:
+        message = "Must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-23T00:00:00Z."
+        raise ValidationFailed(f"{name}: {message}", details={name: [message]})
+    return moment
+
+
 class AlertListView(MonitorApiView):
     @extend_schema(
         summary="List alert history",
         description=(
             "The tenant's alerts, newest first, as a bare JSON array. `monitorId` narrows to one monitor "
-            "(404 when it is not one of the tenant's), `state` to open/acknowledged/resolved."
+            "(404 when it is not one of the tenant's), `state` to open/acknowledged/resolved, `since` and "
+            "`until` (ISO 8601 timestamps) to alerts opened in [since, until)."
         ),
         parameters=[
             OpenApiParameter("monitorId", OpenApiTypes.UUID, description="only this monitor's alerts"),
             OpenApiParameter("state", OpenApiTypes.STR, enum=AlertState.values),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="opened at or after"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="opened before"),
             OpenApiParameter(
                 "limit", OpenApiTypes.INT, description=f"1..{ALERTS_MAX_LIMIT}, default {ALERTS_DEFAULT_LIMIT}"
             ),
@@ -50,7 +66,8 @@ class AlertListView(MonitorApiView):
         if state is not None and state not in AlertState.values:
             message = f"Must be one of {', '.join(AlertState.values)}."
             raise ValidationFailed(f"state: {message}", details={"state": [message]})
-        alerts = window.slice(alerts_for_tenant(self.tenant, monitor=monitor, state=state))
+        since, until = _moment(params, "since"), _moment(params, "until")
+        alerts = window.slice(alerts_for_tenant(self.tenant, monitor=monitor, state=state, since=since, until=until))
         return Response(AlertSerializer(alerts, many=True).data)
 
 

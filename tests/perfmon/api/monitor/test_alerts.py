@@ -48,10 +48,22 @@ def test_alerts_filter_by_monitor_state_and_limit(api, acme, acme_key):
     assert len(page) == 5
 
 
+def test_alerts_filter_by_time_opened(api, acme, acme_key):
+    monitor = make_monitor(acme)
+    alerts = {m: make_alert(acme, monitor, minutes_ago=m, state=AlertState.RESOLVED) for m in (5, 65, 125)}
+    since = (timezone.now() - timedelta(minutes=90)).isoformat()
+    until = (timezone.now() - timedelta(minutes=30)).isoformat()
+    window = api.get("/api/alerts", key=acme_key, data={"since": since, "until": until}).json()
+    assert [a["id"] for a in window] == [str(alerts[65].pk)]
+    recent = api.get("/api/alerts", key=acme_key, data={"since": since}).json()
+    assert [a["id"] for a in recent] == [str(alerts[5].pk), str(alerts[65].pk)]
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit"), ("monitorId=123", "monitorId"),
-     ("state=closed", "state"), ("offset=-2", "offset")],
+     ("state=closed", "state"), ("offset=-2", "offset"), ("since=yesterday", "since"),
+     ("until=2026-11-23T00:00:00", "until")],
 )
 def test_alerts_reject_bad_parameters(api, acme_key, query, field):
     body = assert_envelope(api.get(f"/api/alerts?{query}", key=acme_key), 400)
