@@ -109,6 +109,8 @@ def agent_environment(env: dict[str, str]) -> dict[str, str]:
     import getpass
 
     keep = {name: env[name] for name in ("PATH", "LANG", "LC_ALL", "HOME", "TZ") if name in env}
+    # The tools `make tools` installs (JMeter, Gatling, Artillery) and the venv's (k6, Locust).
+    keep["PATH"] = os.pathsep.join([str(ROOT / "var" / "tools" / "bin"), str(BIN), keep.get("PATH", "/usr/bin:/bin")])
     return {
         **keep,
         "PERFMON_AGENT_SERVER": env["PERFMON_PUBLIC_URL"],
