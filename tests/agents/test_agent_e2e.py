@@ -332,7 +332,7 @@ def test_beat_worker_and_agent_run_a_scheduled_monitor_on_time(plane, tenant, ag
 
     require_tool("k6")
     agent = agents(plane, tenant, run_as_user=ME).start()
-    monitor = make_monitor(tenant, tool="k6", agent=Agent.all_tenants.get(pk=agent.agent_id),
+    monitor = make_monitor(tenant, tool="k6", schedule="0 0 1 1 *", agent=Agent.all_tenants.get(pk=agent.agent_id),
                            parameters={"TARGET": target.base_url, "DURATION": "2s"},
                            thresholds={"latencyMs": 2000}, next_run_at=timezone.now() + timedelta(days=1))
     TestDefinition.all_tenants.filter(pk=monitor.test_id).update(script=K6_SCRIPT)
