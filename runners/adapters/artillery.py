@@ -39,10 +39,8 @@ from pathlib import Path
 from runners.adapters.base import (
     Adapter,
     Command,
-    ExitOutcome,
     RunSpec,
     StopPolicy,
-    exit_by_signal,
     parameter_env,
 )
 from runners.errors import InvalidSpec
@@ -105,6 +103,8 @@ class ArtilleryAdapter(Adapter):
     version_args = ("--version",)
     output_filename = "artillery-results.ndjson"
     reader_class = StreamReader
+    # 0 = ran; 1 = script error or failed ``ensure``; 130/143 = stopped by signal.
+    exit_reasons = _EXIT_REASONS
     stop_policy = StopPolicy(
         signal=signal.SIGINT, grace_s=5.0,
         note="SIGINT or SIGTERM ends Artillery within a second (exit 130/143) without its "
@@ -147,15 +147,6 @@ class ArtilleryAdapter(Adapter):
             "ARTILLERY_DISABLE_TELEMETRY": "true",
         })
         return Command(argv=argv, env=env, cwd=work_dir, output_path=out, stop=self.stop_policy)
-
-    def classify_exit(self, code: int) -> ExitOutcome:
-        """0 = ran; 1 = script error or failed ``ensure``; 130/143 = stopped by signal."""
-        by_signal = exit_by_signal(code)
-        if by_signal:
-            return by_signal
-        if code == 0:
-            return ExitOutcome(True, "exited 0")
-        return ExitOutcome(False, _EXIT_REASONS.get(code, f"artillery exited with code {code}"))
 
     def detect_version(self, output: str) -> str | None:
         """``artillery --version`` prints a banner then ``Artillery: 2.0.34``."""

@@ -283,14 +283,24 @@ class Adapter(ABC):
             raise NotImplementedError(f"{type(self).__name__} sets no reader_class")
         return self.reader_class(path, interval_s=interval_s, apdex_t_ms=apdex_t_ms)
 
+    #: exit codes other than 0 that still mean the run executed (e.g. k6's 99), with the reason
+    executed_exit_codes: dict[int, str] = {}
+    #: reasons for known failing exit codes; others get ``exit_fallback`` (formatted with tool, code)
+    exit_reasons: dict[int, str] = {}
+    exit_fallback = "{tool} exited with code {code}"
+
     def classify_exit(self, code: int) -> ExitOutcome:
-        """Say whether exit ``code`` means the run executed (default: only 0)."""
+        """Say whether exit ``code`` means the run executed: a stop signal, 0, or one of
+        ``executed_exit_codes``; any other code is a failure with its reason."""
         by_signal = exit_by_signal(code)
         if by_signal:
             return by_signal
         if code == 0:
             return ExitOutcome(True, "exited 0")
-        return ExitOutcome(False, f"{self.tool or 'tool'} exited with code {code}")
+        if code in self.executed_exit_codes:
+            return ExitOutcome(True, self.executed_exit_codes[code])
+        reason = self.exit_reasons.get(code) or self.exit_fallback.format(tool=self.tool or "tool", code=code)
+        return ExitOutcome(False, reason)
 
     def detect_version(self, output: str) -> str | None:
         """Return the version found in the version command's output, or None."""

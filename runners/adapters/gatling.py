@@ -44,10 +44,8 @@ from pathlib import Path
 from runners.adapters.base import (
     Adapter,
     Command,
-    ExitOutcome,
     RunSpec,
     StopPolicy,
-    exit_by_signal,
     parameter_env,
 )
 from runners.adapters.gatling_log import SimulationLogReader
@@ -84,6 +82,9 @@ class GatlingAdapter(Adapter):
     version_args = ("--version",)
     output_filename = RESULTS_DIRNAME
     reader_class = SimulationLogReader
+    # 2 = the simulation's own assertions failed: it executed, like k6's 99.
+    executed_exit_codes = {2: "Gatling assertions failed (exit 2); the run executed"}
+    exit_reasons = _EXIT_REASONS
     stop_policy = StopPolicy(
         signal=signal.SIGTERM, grace_s=10.0,
         note="Gatling has no signal handler: SIGTERM (or SIGINT) ends the JVM within a second "
@@ -114,17 +115,6 @@ class GatlingAdapter(Adapter):
         env["PERFMON_GATLING_CLASSES"] = str(work_dir / ".gatling-classes")
         return Command(argv=argv, env=env, cwd=work_dir, output_path=results,
                        stop=self.stop_policy)
-
-    def classify_exit(self, code: int) -> ExitOutcome:
-        """0 ok; 2 = the simulation's own assertions failed (executed, ok); else errors."""
-        by_signal = exit_by_signal(code)
-        if by_signal:
-            return by_signal
-        if code == 0:
-            return ExitOutcome(True, "exited 0")
-        if code == 2:
-            return ExitOutcome(True, "Gatling assertions failed (exit 2); the run executed")
-        return ExitOutcome(False, _EXIT_REASONS.get(code, f"gatling exited with code {code}"))
 
     def detect_version(self, output: str) -> str | None:
         """Our launcher's ``gatling --version`` prints ``Gatling 3.15.1``."""

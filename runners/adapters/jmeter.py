@@ -51,11 +51,9 @@ from pathlib import Path
 from runners.adapters.base import (
     Adapter,
     Command,
-    ExitOutcome,
     OutputReader,
     RunSpec,
     StopPolicy,
-    exit_by_signal,
     parameter_env,
 )
 from runners.errors import ParseError
@@ -217,6 +215,8 @@ class JMeterAdapter(Adapter):
     version_args = ("-j", "/dev/null", "--version")
     output_filename = "jmeter-results.jtl"
     reader_class = JTLReader
+    # 0 = the plan ran (failed samples are in the JTL); anything else is an error.
+    exit_reasons = _EXIT_REASONS
     stop_policy = StopPolicy(
         signal=signal.SIGTERM, grace_s=10.0,
         note="JMeter has no signal handler: SIGTERM (or SIGINT) ends the JVM within a second "
@@ -246,15 +246,6 @@ class JMeterAdapter(Adapter):
             argv += ["-q", str(props)]
         argv += [f"-J{name}={value}" for name, value in RESULT_PROPERTIES.items()]
         return Command(argv=argv, env=env, cwd=work_dir, output_path=out, stop=self.stop_policy)
-
-    def classify_exit(self, code: int) -> ExitOutcome:
-        """0 = the plan ran (failed samples are in the JTL); anything else is an error."""
-        by_signal = exit_by_signal(code)
-        if by_signal:
-            return by_signal
-        if code == 0:
-            return ExitOutcome(True, "exited 0")
-        return ExitOutcome(False, _EXIT_REASONS.get(code, f"jmeter exited with code {code}"))
 
     def detect_version(self, output: str) -> str | None:
         """``jmeter --version`` prints an ASCII-art banner ending in ``5.6.3``."""

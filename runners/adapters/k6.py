@@ -30,11 +30,9 @@ from pathlib import Path
 from runners.adapters.base import (
     Adapter,
     Command,
-    ExitOutcome,
     OutputReader,
     RunSpec,
     StopPolicy,
-    exit_by_signal,
     parameter_env,
 )
 from runners.errors import ParseError
@@ -133,6 +131,10 @@ class K6Adapter(Adapter):
     version_args = ("version",)
     output_filename = "k6-output.json"
     reader_class = K6Reader
+    # 99 = k6's own thresholds failed: the run executed and is judged by ours.
+    executed_exit_codes = {99: "k6 thresholds failed (exit 99); the run executed"}
+    exit_reasons = {code: f"k6 exited {code}: {text}" for code, text in EXIT_CODES.items()}
+    exit_fallback = "k6 exited {code}: error"
     stop_policy = StopPolicy(
         signal=signal.SIGINT, grace_s=15.0,
         note="SIGINT (or SIGTERM) stops k6 gracefully; it runs teardown() and flushes the "
@@ -151,17 +153,6 @@ class K6Adapter(Adapter):
         env["K6_NO_USAGE_REPORT"] = "true"
         return Command(argv=argv, env=env, cwd=Path(spec.work_dir), output_path=out,
                        stop=self.stop_policy)
-
-    def classify_exit(self, code: int) -> ExitOutcome:
-        """0 and 99 (k6's own thresholds failed) mean the run executed; others are errors."""
-        by_signal = exit_by_signal(code)
-        if by_signal:
-            return by_signal
-        if code == 0:
-            return ExitOutcome(True, "exited 0")
-        if code == 99:
-            return ExitOutcome(True, "k6 thresholds failed (exit 99); the run executed")
-        return ExitOutcome(False, f"k6 exited {code}: {EXIT_CODES.get(code, 'error')}")
 
     def detect_version(self, output: str) -> str | None:
         """``k6 v1.1.0 (commit/..., go1.24.4, linux/amd64)`` -> ``1.1.0``."""

@@ -38,10 +38,8 @@ from pathlib import Path
 from runners.adapters.base import (
     Adapter,
     Command,
-    ExitOutcome,
     RunSpec,
     StopPolicy,
-    exit_by_signal,
     parameter_env,
 )
 from runners.errors import InvalidSpec
@@ -89,6 +87,9 @@ class LocustAdapter(Adapter):
     version_args = ("--version",)
     output_filename = "locust-results.ndjson"
     reader_class = StreamReader
+    # 0 = ran (failed requests do not change it); 1/2 = Locust could not run cleanly.
+    exit_reasons = {2: "locust exited 2: unhandled exception in a greenlet"}
+    exit_fallback = "locust exited {code} (locustfile or option error; see log)"
     stop_policy = StopPolicy(
         signal=signal.SIGINT, grace_s=10.0,
         note="SIGINT (or SIGTERM) shuts Locust down and prints its summary; the listener "
@@ -114,17 +115,6 @@ class LocustAdapter(Adapter):
                 "--exit-code-on-error", "0"]
         env[RESULT_PATH_ENV] = str(out)
         return Command(argv=argv, env=env, cwd=work_dir, output_path=out, stop=self.stop_policy)
-
-    def classify_exit(self, code: int) -> ExitOutcome:
-        """0 = ran (failed requests do not change it); 1/2 = Locust could not run cleanly."""
-        by_signal = exit_by_signal(code)
-        if by_signal:
-            return by_signal
-        if code == 0:
-            return ExitOutcome(True, "exited 0")
-        if code == 2:
-            return ExitOutcome(False, "locust exited 2: unhandled exception in a greenlet")
-        return ExitOutcome(False, f"locust exited {code} (locustfile or option error; see log)")
 
     def detect_version(self, output: str) -> str | None:
         """``locust 2.47.0 from ... (Python 3.11.7)`` -> ``2.47.0``."""

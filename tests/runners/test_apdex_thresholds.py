@@ -94,3 +94,15 @@ def test_apdex_min_not_evaluated_without_requests():
 def test_non_numeric_threshold_is_rejected():
     with pytest.raises(ValueError, match="latencyMs"):
         evaluate(_result(TEN), {"latencyMs": "fast"})
+
+
+def test_exit_codes_come_from_each_tools_table():
+    from runners.adapters import get_adapter
+
+    k6 = get_adapter("k6")
+    assert k6.classify_exit(99).ok and "thresholds" in k6.classify_exit(99).reason
+    assert not k6.classify_exit(107).ok and k6.classify_exit(107).reason == "k6 exited 107: script exception"
+    assert get_adapter("gatling").classify_exit(2).ok and not get_adapter("jmeter").classify_exit(2).ok
+    assert get_adapter("custom").classify_exit(5).reason == "custom exited with code 5"
+    assert get_adapter("locust").classify_exit(3).reason.startswith("locust exited 3 (locustfile")
+    assert get_adapter("artillery").classify_exit(-15).reason == "killed by signal SIGTERM"
