@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -60,8 +61,12 @@ def envelope_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: the envelope for every error, 500 included."""
     if isinstance(exc, PerfmonError):
         return Response(envelope(exc.status, exc.message, code=exc.code, details=exc.details), status=exc.status)
+    # Django refuses oversized or over-long bodies while DRF parses them: the envelope, not a 500.
     if isinstance(exc, RequestDataTooBig):
-        return Response(envelope(413, "The request body is too large"), status=413)
+        message = f"The request body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        return Response(envelope(413, message, code="payload_too_large"), status=413)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(str(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

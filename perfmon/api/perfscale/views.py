@@ -14,10 +14,10 @@ from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from perfmon.api.common.fields import reject_unknown_fields
 from perfmon.api.common.pagination import parse_window
+from perfmon.api.common.views import PrincipalView
 from perfmon.api.perfscale import serializers as s
 from perfmon.api.perfscale.authentication import BearerAuthentication
 from perfmon.api.perfscale.casing import snake_keys
@@ -42,20 +42,12 @@ TASK_COLUMNS = (
 )
 
 
-class PerfscaleView(APIView):
+class PerfscaleView(PrincipalView):
     """Base of every /api/v1 view: OIDC Bearer only, a known tenant, realm roles."""
 
     authentication_classes = [BearerAuthentication]
     permission_classes = [HasTenantAndRole]
     parser_classes = [JSONParser]
-
-    @property
-    def tenant(self):
-        return self.request.user.tenant
-
-    @property
-    def actor(self) -> str:
-        return self.request.user.actor
 
     def body(self, serializer_class, *, partial: bool = False) -> dict:
         """The request body in snake_case, validated; unknown fields are a 400."""

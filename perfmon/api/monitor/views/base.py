@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from perfmon.api.common.permissions import TenantRolePermission
+from perfmon.api.common.views import PrincipalView
 from perfmon.api.monitor.authentication import (
     TENANT_PARAM,
     ApiKeyAuthentication,
@@ -21,13 +19,7 @@ from perfmon.api.monitor.schema import errors
 from perfmon.api.monitor.throttling import ApiKeyRateThrottle
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = 413
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
-
-
-class MonitorApiView(APIView):
+class MonitorApiView(PrincipalView):
     """Base of every /api view: X-API-Key (or a staff session), scoped to one tenant, rate limited.
 
     Subclasses reach data only through ``self.tenant``, so no view can
@@ -38,22 +30,6 @@ class MonitorApiView(APIView):
     permission_classes = [TenantRolePermission]
     throttle_classes = [ApiKeyRateThrottle]
     parser_classes = [JSONParser]
-
-    def handle_exception(self, exc):
-        # Django refuses oversized bodies while DRF parses them; answer in the envelope, not a 500.
-        if isinstance(exc, RequestDataTooBig):
-            exc = PayloadTooLarge(f"The request body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
-        elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-            exc = exceptions.ParseError(str(exc))
-        return super().handle_exception(exc)
-
-    @property
-    def tenant(self):
-        return self.request.user.tenant
-
-    @property
-    def actor(self) -> str:
-        return self.request.user.actor
 
     def link(self, path: str) -> str:
         """An absolute /api URL; an operator's ``?tenant=`` choice is carried along."""

@@ -144,3 +144,11 @@ def test_test_list_runs_a_constant_number_of_queries(v1, tokens, acme, django_as
         response = v1.get("/tests", token=token)
 
     assert len(response.json()) == 25
+
+
+def test_a_body_past_the_upload_limit_is_413_in_the_envelope(v1, tokens, acme, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    response = v1.post("/tests", {"name": "big", "tool": "k6", "script": "x" * 20_000}, token=tokens("max"))
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large" and "10000" in response.json()["message"]
+    assert not TestDefinition.objects.for_tenant(acme).exists()
