@@ -25,6 +25,15 @@ def runs_of_monitor(tenant, monitor):
     )
 
 
+def runs_of_tenant(tenant):
+    """All the tenant's runs, newest first (served by the (tenant, -created_at) index), without payloads."""
+    return (
+        Run.objects.for_tenant(tenant)
+        .defer("script", "histogram", "parameters")
+        .order_by("-created_at", "-id")
+    )
+
+
 def run_for_tenant(tenant, run_id) -> Run:
     """One run of ``tenant``. Raises NotFound (also for ids that are not UUIDs)."""
     pk = as_uuid(run_id)

@@ -31,6 +31,12 @@ def path_id(name: str, kind=OpenApiTypes.UUID, description: str = "") -> OpenApi
     return OpenApiParameter(name, kind, OpenApiParameter.PATH, description=description)
 
 
+ID_PREFIX_PARAM = OpenApiParameter(
+    "idPrefix", OpenApiTypes.STR,
+    description="only ids that start with these 6 to 32 hexadecimal digits (dashes ignored): a shortened id",
+)
+
+
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "perfmon.api.monitor.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"

@@ -24,6 +24,7 @@ from perfmon.fleet.selectors import agent_visible_to
 from perfmon.monitors import schedule as cron
 from perfmon.monitors.models import DEFAULT_APDEX_T_MS
 from perfmon.monitors.services import MAX_APDEX_T_MS
+from perfmon.runs.reasons import run_reason
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -209,7 +210,7 @@ class BreachSerializer(serializers.Serializer):
 
 
 class RunSerializer(serializers.Serializer):
-    """Exactly the documented fields of a run."""
+    """The documented fields of a run, and ``reason`` (added: docs/api.md)."""
 
     id = serializers.UUIDField()
     monitorId = serializers.UUIDField(source="monitor_id", allow_null=True)
@@ -220,6 +221,10 @@ class RunSerializer(serializers.Serializer):
     metrics = serializers.SerializerMethodField()
     thresholdBreaches = serializers.SerializerMethodField()
     agentId = serializers.CharField(source="agent_id", allow_null=True)
+    reason = serializers.SerializerMethodField(
+        help_text="why the run has its status: what crashed (error), the breached thresholds (fail), why and "
+        "by whom it was skipped or cancelled, a pending cancellation (queued, running); null for a pass"
+    )
 
     @extend_schema_field(RunMetricsSerializer)
     def get_metrics(self, run) -> dict:
@@ -230,22 +235,13 @@ class RunSerializer(serializers.Serializer):
     def get_thresholdBreaches(self, run) -> list:  # noqa: N802
         return [breach for breach in (run.breaches or []) if isinstance(breach, dict)]
 
-
-class RunListItemSerializer(RunSerializer):
-    """A run in a monitor's runs list: the documented fields plus why it ended as it did."""
-
-    reason = serializers.SerializerMethodField(
-        help_text="why the run errored, was skipped or cancelled (e.g. the previous run was still active); "
-        "null for runs that executed normally"
-    )
-
     def get_reason(self, run) -> str | None:
-        return run.error or run.status_reason or None
+        return run_reason(run)
 
 
 class RunPageSerializer(serializers.Serializer):
-    runs = RunListItemSerializer(many=True)
-    total = serializers.IntegerField(help_text="runs of the monitor in all")
+    runs = RunSerializer(many=True)
+    total = serializers.IntegerField(help_text="matching runs in all")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("monitors/<str:monitorId>", monitors.MonitorDetailView.as_view(), name="api-monitor"),
     path("monitors/<str:monitorId>/run", monitors.MonitorRunView.as_view(), name="api-monitor-run"),
     path("monitors/<str:monitorId>/runs", monitors.MonitorRunsView.as_view(), name="api-monitor-runs"),
+    path("runs", runs.RunListView.as_view(), name="api-runs"),
     path("runs/<str:runId>", runs.RunDetailView.as_view(), name="api-run"),
     path("runs/<str:runId>/logs", runs.RunLogsView.as_view(), name="api-run-logs"),
     path("runs/<str:runId>/series", runs.RunSeriesView.as_view(), name="api-run-series"),

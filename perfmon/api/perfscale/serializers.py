@@ -14,6 +14,7 @@ from perfmon.api.common.metrics import summary_metrics
 from perfmon.definitions.models import TestStatus, Tool
 from perfmon.fleet.models import AgentStatus
 from perfmon.runs.models import RunStatus
+from perfmon.runs.reasons import run_reason
 
 # --- auth ---------------------------------------------------------------------
 
@@ -135,6 +136,11 @@ class TaskSerializer(serializers.Serializer):
     machine_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     error = serializers.CharField(allow_blank=True, help_text="Why the task failed or was cancelled")
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why the run has its detailed status: what crashed (error), the breached thresholds (fail), "
+        "why and by whom it was cancelled, a pending cancellation; null for a pass",
+    )
 
     def to_representation(self, run):
         figures = summary_metrics(run.metrics)
@@ -154,6 +160,7 @@ class TaskSerializer(serializers.Serializer):
             "machine_id": run.agent_id,
             "created_at": run.created_at,
             "error": run.error or run.status_reason or "",
+            "reason": run_reason(run),
         }
         return super().to_representation(data)  # DRF reads fields of a mapping by key
 

@@ -17,6 +17,8 @@ from perfmon.api.monitor.authentication import (
 )
 from perfmon.api.monitor.schema import errors
 from perfmon.api.monitor.throttling import ApiKeyRateThrottle
+from perfmon.core.errors import ValidationFailed
+from perfmon.core.ids import with_id_prefix
 
 
 class MonitorApiView(PrincipalView):
@@ -30,6 +32,16 @@ class MonitorApiView(PrincipalView):
     permission_classes = [TenantRolePermission]
     throttle_classes = [ApiKeyRateThrottle]
     parser_classes = [JSONParser]
+
+    def narrow_to_id_prefix(self, queryset):
+        """``queryset`` narrowed by the ``idPrefix`` query parameter, when given; a bad prefix is a 400."""
+        prefix = self.request.query_params.get("idPrefix")
+        if prefix is None:
+            return queryset
+        try:
+            return with_id_prefix(queryset, prefix)
+        except ValueError as exc:
+            raise ValidationFailed(f"idPrefix: {exc}", details={"idPrefix": [str(exc)]}) from None
 
     def link(self, path: str) -> str:
         """An absolute /api URL; an operator's ``?tenant=`` choice is carried along."""

@@ -16,16 +16,16 @@ from rest_framework.response import Response
 
 from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
 from perfmon.api.common.pagination import parse_window
-from perfmon.api.monitor.schema import errors, path_id
+from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
 from perfmon.api.monitor.serializers import (
     MonitorDetailSerializer,
     MonitorJsonCreateSerializer,
     MonitorMultipartCreateSerializer,
     MonitorSerializer,
     MonitorWriteSerializer,
-    RunListItemSerializer,
     RunPageSerializer,
     RunRequestedSerializer,
+    RunSerializer,
 )
 from perfmon.api.monitor.views.base import MonitorApiView
 from perfmon.monitors.selectors import monitor_for_tenant, monitors_for_tenant
@@ -66,11 +66,16 @@ class MonitorListView(MonitorApiView):
 
     @extend_schema(
         summary="List monitors",
-        description="Every monitor of the key's tenant, by name, as a bare JSON array.",
-        responses={200: MonitorSerializer(many=True), **errors()},
+        description=(
+            "Every monitor of the key's tenant, by name, as a bare JSON array. `idPrefix` (added) keeps "
+            "those whose id starts with it, to resolve a shortened id."
+        ),
+        parameters=[ID_PREFIX_PARAM],
+        responses={200: MonitorSerializer(many=True), **errors(400)},
     )
     def get(self, request: Request) -> Response:
-        return Response(MonitorSerializer(monitors_for_tenant(self.tenant), many=True).data)
+        monitors = self.narrow_to_id_prefix(monitors_for_tenant(self.tenant))
+        return Response(MonitorSerializer(monitors, many=True).data)
 
     @extend_schema(
         summary="Create monitor",
@@ -179,7 +184,7 @@ class MonitorRunsView(MonitorApiView):
         runs = runs_of_monitor(self.tenant, monitor)
         return Response(
             {
-                "runs": RunListItemSerializer(window.slice(runs), many=True).data,
+                "runs": RunSerializer(window.slice(runs), many=True).data,
                 "total": runs.count(),
                 "limit": window.limit,
                 "offset": window.offset,

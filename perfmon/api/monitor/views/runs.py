@@ -1,4 +1,4 @@
-"""Runs: one run, its log streamed as plain text, and its interval series."""
+"""Runs: the tenant's runs, one run, its log streamed as plain text, and its interval series."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.monitor.schema import errors, path_id
-from perfmon.api.monitor.serializers import RunSerializer
+from perfmon.api.common.pagination import parse_window
+from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
+from perfmon.api.monitor.serializers import RunPageSerializer, RunSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
-from perfmon.runs.selectors import log_texts, run_for_tenant, series_after
+from perfmon.runs.selectors import log_texts, run_for_tenant, runs_of_tenant, series_after
 from perfmon.runs.services import cancel_run
 
 _RUN_ID = path_id("runId", description="the run's id (a UUID)")
@@ -30,6 +31,40 @@ class PlainTextRenderer(BaseRenderer):
         if isinstance(data, str | bytes):
             return data
         return JSONRenderer().render(data)
+
+
+RUNS_DEFAULT_LIMIT = 20
+RUNS_MAX_LIMIT = 100
+
+
+class RunListView(MonitorApiView):
+    @extend_schema(
+        operation_id="runs_list",
+        summary="List runs",
+        description=(
+            "Not in the original document. Every run of the key's tenant (of its monitors, of deleted "
+            "monitors and of /api/v1 tests), newest first, in the envelope of a monitor's runs list. "
+            "`idPrefix` keeps the runs whose id starts with it: how a client resolves a shortened id. "
+            f"`limit` 1..{RUNS_MAX_LIMIT} (default {RUNS_DEFAULT_LIMIT}), `offset` >= 0."
+        ),
+        parameters=[
+            ID_PREFIX_PARAM,
+            OpenApiParameter("limit", OpenApiTypes.INT, description=f"1..{RUNS_MAX_LIMIT}, default {RUNS_DEFAULT_LIMIT}"),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="default 0"),
+        ],
+        responses={200: RunPageSerializer, **errors(400)},
+    )
+    def get(self, request: Request) -> Response:
+        window = parse_window(request.query_params, default_limit=RUNS_DEFAULT_LIMIT, max_limit=RUNS_MAX_LIMIT)
+        runs = self.narrow_to_id_prefix(runs_of_tenant(self.tenant))
+        return Response(
+            {
+                "runs": RunSerializer(window.slice(runs), many=True).data,
+                "total": runs.count(),
+                "limit": window.limit,
+                "offset": window.offset,
+            }
+        )
 
 
 class RunDetailView(MonitorApiView):

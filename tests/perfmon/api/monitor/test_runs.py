@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from perfmon.monitors.models import Monitor
+from perfmon.runs.ingest import claim_run
+from perfmon.runs.judge import Report, finish_run
 from perfmon.runs.models import Run, RunStatus, RunTrigger
+from runners.adapters import get_adapter
+from runners.records import RequestRecord
+from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor
 from tests.perfmon.api.monitor.conftest import assert_envelope, make_run
 
@@ -121,15 +127,18 @@ def test_runs_list_query_count_is_bounded(api, acme_key, history, django_assert_
 DOCUMENTED_RUN_FIELDS = {
     "id", "monitorId", "startedAt", "completedAt", "status", "tool", "metrics", "thresholdBreaches", "agentId",
 }
+# Beyond the document (docs/api.md lists them as added).
+ADDED_RUN_FIELDS = {"reason"}
 
 
-def test_run_has_exactly_the_documented_fields_and_richer_metrics(api, acme, acme_key):
+def test_run_has_the_documented_fields_plus_reason_and_richer_metrics(api, acme, acme_key):
     agent = make_agent("default", tenant=acme)
     monitor = make_monitor(acme)
     breach = {"metric": "latencyMs", "threshold": 300.0, "actual": 387.0}
     run = make_run(acme, monitor, status=RunStatus.FAIL, agent=agent, metrics=RESULT_METRICS, breaches=[breach])
     body = api.get(f"/api/runs/{run.pk}", key=acme_key).json()
-    assert set(body) == DOCUMENTED_RUN_FIELDS
+    assert set(body) == DOCUMENTED_RUN_FIELDS | ADDED_RUN_FIELDS
+    assert body["reason"] == "thresholds breached: latencyMs 387 > 300"
     assert (body["id"], body["monitorId"], body["status"], body["tool"], body["agentId"]) == (
         str(run.pk), str(monitor.pk), "fail", "k6", "default")
     assert body["startedAt"].endswith("Z") and body["completedAt"].endswith("Z")
@@ -235,7 +244,128 @@ def test_runs_list_says_why_a_run_was_skipped_or_errored(api, acme, acme_key):
         ("skipped", "skipped: the previous run was still queued or running"), ("queued", None),
     ]
     single = api.get(f"/api/runs/{runs[0]['id']}", key=acme_key).json()
-    assert "reason" not in single  # the run object keeps exactly the documented fields
+    assert single["reason"] == "skipped: the previous run was still queued or running"
+
+
+def _judged(tenant, monitor, agent, report):
+    """A run of ``monitor`` claimed by ``agent`` and judged from its report, as the agent API does it."""
+    run = make_run(tenant, monitor, status=RunStatus.QUEUED, agent=agent)
+    claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
+    return finish_run(agent=agent, run_id=run.pk, report=report)
+
+
+def test_errored_run_says_why_in_reason_and_a_passed_run_has_none(api, acme, acme_key):
+    agent = make_agent("acme-1", tenant=acme)
+    monitor = make_monitor(acme, thresholds={"latencyMs": 1000})
+    crash = get_adapter("k6").classify_exit(107)
+    errored = _judged(acme, monitor, agent, Report(outcome="tool_failed", exit_code=107, error=crash.reason))
+    builder = ResultBuilder()
+    for index in range(10):
+        builder.add(RequestRecord(ts=1_000.0 + index * 0.1, latency_ms=50.0, status=200))
+    passed = _judged(acme, monitor, agent, Report(outcome="completed", exit_code=0, result=builder.result()))
+
+    errored_body = api.get(f"/api/runs/{errored.pk}", key=acme_key).json()
+    passed_body = api.get(f"/api/runs/{passed.pk}", key=acme_key).json()
+
+    assert (errored_body["status"], errored_body["reason"]) == ("error", "k6 exited 107: script exception")
+    assert (passed_body["status"], passed_body["reason"]) == ("pass", None)
+
+
+def test_reason_for_each_way_a_run_ends(api, acme, acme_key):
+    cases = {
+        "fail": ({"status": RunStatus.FAIL, "breaches": [
+            {"metric": "latencyMs", "threshold": 300.0, "actual": 387.5},
+            {"metric": "apdexMin", "threshold": 0.7, "actual": 0.61}]},
+            "thresholds breached: latencyMs 387.5 > 300, apdexMin 0.61 < 0.7"),
+        "cancelled": ({"status": RunStatus.CANCELLED, "status_reason": "cancelled by alice before it started"},
+                      "cancelled by alice before it started"),
+        "running": ({"status": RunStatus.RUNNING, "status_reason": "cancellation requested by alice"},
+                    "cancellation requested by alice"),
+        "queued": ({"status": RunStatus.QUEUED}, None),
+        # A cancellation that came too late is not why a run passed.
+        "pass": ({"status": RunStatus.PASS, "status_reason": "cancellation requested by alice"}, None),
+        "error": ({"status": RunStatus.ERROR}, "the run errored without a recorded cause"),
+    }
+    for name, (fields, expected) in cases.items():
+        run = make_run(acme, None, status=fields.pop("status"), breaches=fields.pop("breaches", None))
+        Run.all_tenants.filter(pk=run.pk).update(**fields)
+        assert api.get(f"/api/runs/{run.pk}", key=acme_key).json()["reason"] == expected, name
+
+
+# --- all runs and shortened ids --------------------------------------------
+
+
+def test_runs_of_the_tenant_are_listed_newest_first_across_monitors(api, acme, acme_key, globex):
+    start = timezone.now() - timedelta(hours=1)
+    first, second = make_monitor(acme), make_monitor(acme)
+    runs = [make_run(acme, monitor, created_at=start + timedelta(minutes=i))
+            for i, monitor in enumerate([first, second, None, first])]
+    make_run(globex, make_monitor(globex))
+    body = api.get("/api/runs?limit=3", key=acme_key).json()
+    assert set(body) == {"runs", "total", "limit", "offset"} and (body["total"], body["limit"]) == (4, 3)
+    assert [r["id"] for r in body["runs"]] == [str(r.pk) for r in reversed(runs)][:3]
+    assert set(body["runs"][0]) == DOCUMENTED_RUN_FIELDS | ADDED_RUN_FIELDS
+
+
+def test_runs_of_the_tenant_query_count_is_bounded(api, acme, acme_key, history, django_assert_max_num_queries):
+    # key lookup + key touch + page + count
+    with django_assert_max_num_queries(4):
+        body = api.get("/api/runs?limit=100", key=acme_key).json()
+    assert len(body["runs"]) == 30
+
+
+def _run_with_id(tenant, monitor, run_id: str) -> Run:
+    run = make_run(tenant, monitor)
+    Run.all_tenants.filter(pk=run.pk).update(id=uuid.UUID(run_id))
+    return Run.all_tenants.get(pk=run_id)
+
+
+def test_runs_filtered_by_an_id_prefix(api, acme, acme_key):
+    monitor = make_monitor(acme)
+    one = _run_with_id(acme, monitor, "0d0afcb2-0000-4000-8000-000000000001")
+    two = _run_with_id(acme, monitor, "0d0afcb2-9999-4000-8000-000000000002")
+    make_run(acme, monitor)  # any other id
+    edge = _run_with_id(acme, monitor, "0d0afcb3-0000-4000-8000-000000000000")  # just past the range
+
+    def ids(prefix):
+        body = api.get(f"/api/runs?idPrefix={prefix}", key=acme_key).json()
+        assert body["total"] == len(body["runs"])
+        return {r["id"] for r in body["runs"]}
+
+    assert ids("0d0afcb2") == {str(one.pk), str(two.pk)}
+    assert ids("0D0AFCB2-9") == {str(two.pk)}  # case and dashes do not matter
+    assert ids("0d0afcb3") == {str(edge.pk)}
+    assert ids(str(one.pk)) == {str(one.pk)}  # a whole id is its own prefix
+    assert ids("abcdef") == set()
+
+
+@pytest.mark.parametrize("prefix", ["0d0af", "xyz123", "0d0afcb2-zz", "", "0" * 33])
+def test_a_bad_id_prefix_is_a_400_naming_it(api, acme, acme_key, prefix):
+    body = assert_envelope(api.get(f"/api/runs?idPrefix={prefix}", key=acme_key), 400)
+    assert "idPrefix" in body["details"]
+    body = assert_envelope(api.get(f"/api/monitors?idPrefix={prefix}", key=acme_key), 400)
+    assert "idPrefix" in body["details"]
+
+
+def test_an_id_prefix_never_finds_another_tenants_run_or_monitor(api, acme, acme_key, globex, globex_key):
+    theirs = _run_with_id(globex, make_monitor(globex), "0d0afcb2-0000-4000-8000-000000000001")
+    their_monitor = theirs.monitor
+    body = api.get("/api/runs?idPrefix=0d0afcb2", key=acme_key).json()
+    assert (body["runs"], body["total"]) == ([], 0)
+    assert api.get(f"/api/monitors?idPrefix={str(their_monitor.pk)[:8]}", key=acme_key).json() == []
+    # The owner finds both.
+    assert [r["id"] for r in api.get("/api/runs?idPrefix=0d0afcb2", key=globex_key).json()["runs"]] == [str(theirs.pk)]
+    mine = api.get(f"/api/monitors?idPrefix={str(their_monitor.pk)[:8]}", key=globex_key).json()
+    assert [m["id"] for m in mine] == [str(their_monitor.pk)]
+
+
+def test_monitors_filtered_by_an_id_prefix(api, acme, acme_key):
+    monitors = [make_monitor(acme) for _ in range(3)]
+    target = monitors[1]
+    found = api.get(f"/api/monitors?idPrefix={str(target.pk)[:6]}", key=acme_key).json()
+    assert str(target.pk) in [m["id"] for m in found]
+    assert all(m["id"].startswith(str(target.pk)[:6]) for m in found)
+    assert len(api.get("/api/monitors", key=acme_key).json()) == 3
 
 
 # --- series ----------------------------------------------------------------

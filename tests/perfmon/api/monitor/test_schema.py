@@ -44,8 +44,9 @@ def test_schema_describes_both_create_bodies_and_the_error_envelope(schema_file)
     assert components["MonitorJsonCreateRequest"]["properties"]["scriptContent"]["format"] == "byte"
     assert set(components["Error"]["required"]) == {"error", "message"}
     run = components["Run"]["properties"]
+    # The documented fields plus reason, the one addition (docs/api.md).
     assert set(run) == {"id", "monitorId", "startedAt", "completedAt", "status", "tool", "metrics",
-                        "thresholdBreaches", "agentId"}
+                        "thresholdBreaches", "agentId", "reason"}
     logs = schema_file["paths"]["/api/runs/{runId}/logs"]["get"]["responses"]["200"]["content"]
     assert "text/plain" in logs
 

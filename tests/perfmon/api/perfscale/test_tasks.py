@@ -8,7 +8,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from perfmon.runs.ingest import claim_run
+from perfmon.runs.judge import Report, finish_run
 from perfmon.runs.models import Run, RunStatus, RunTrigger
+from runners.adapters import get_adapter
+from runners.records import RequestRecord
+from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor, make_test
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +22,7 @@ TASK_FIELDS = {
     "id", "test_id", "status", "p50", "p95", "p99", "error_rate", "requests_per_sec", "total_requests",
     "started_at", "finished_at",
 }
-EXTRA_FIELDS = {"detailed_status", "machine_id", "created_at", "error"}
+EXTRA_FIELDS = {"detailed_status", "machine_id", "created_at", "error", "reason"}
 METRICS = {"p50_ms": 142.0, "p95_ms": 310.0, "p99_ms": 490.0, "error_rate": 0.002, "throughput_rps": 230.5,
            "count": 6900}
 
@@ -42,6 +47,31 @@ def test_task_has_the_documented_fields_from_the_runs_metrics(v1, tokens, acme):
     assert (body["error_rate"], body["requests_per_sec"], body["total_requests"]) == (0.002, 230.5, 6900)
     assert body["started_at"].endswith("Z") and body["finished_at"].endswith("Z")
     assert body["detailed_status"] == "pass"
+
+
+def _judged(tenant, agent, report: Report) -> Run:
+    """A task of a test, claimed by ``agent`` and judged from its report, as the agent API does it."""
+    run = _run(tenant, test=make_test(tenant), status=RunStatus.QUEUED, agent=agent)
+    claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
+    return finish_run(agent=agent, run_id=run.pk, report=report)
+
+
+def test_errored_task_says_why_in_reason_and_a_passed_one_has_none(v1, tokens, acme):
+    agent = make_agent("acme-k6", tenant=acme, tools=("k6",))
+    crash = get_adapter("k6").classify_exit(107)
+    errored = _judged(acme, agent, Report(outcome="tool_failed", exit_code=107, error=crash.reason))
+    builder = ResultBuilder()
+    for index in range(10):
+        builder.add(RequestRecord(ts=1_000.0 + index * 0.1, latency_ms=50.0, status=200))
+    passed = _judged(acme, agent, Report(outcome="completed", exit_code=0, result=builder.result()))
+
+    errored_body = v1.get(f"/tasks/{errored.pk}", token=tokens("vera")).json()
+    passed_body = v1.get(f"/tasks/{passed.pk}", token=tokens("vera")).json()
+
+    assert (errored_body["detailed_status"], errored_body["reason"]) == ("error", "k6 exited 107: script exception")
+    assert (passed_body["detailed_status"], passed_body["reason"]) == ("pass", None)
+    listed = {t["id"]: t["reason"] for t in v1.get("/tasks", token=tokens("vera")).json()}
+    assert listed == {str(errored.pk): "k6 exited 107: script exception", str(passed.pk): None}
 
 
 def test_task_without_results_has_null_figures(v1, tokens, acme):

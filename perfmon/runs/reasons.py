@@ -1,0 +1,42 @@
+"""Why a run ended as it did, in one sentence: what both APIs and the CLI's reports show as ``reason``."""
+
+from __future__ import annotations
+
+from perfmon.runs.models import Run, RunStatus
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def describe_breaches(breaches) -> str:
+    """``latencyMs 387 > 300, apdexMin 0.61 < 0.7``: each breached threshold with the measured value."""
+    parts = []
+    for breach in breaches or []:
+        if not isinstance(breach, dict):
+            continue
+        # apdexMin is a floor; the other thresholds are ceilings.
+        sign = "<" if breach.get("metric") == "apdexMin" else ">"
+        parts.append(f"{breach.get('metric')} {_number(breach.get('actual'))} {sign} {_number(breach.get('threshold'))}")
+    return ", ".join(parts)
+
+
+def run_reason(run: Run) -> str | None:
+    """Why ``run`` has its status; None for a pass and for an active run nobody asked to stop.
+
+    error: what crashed (the tool's exit code and message, no agent, the agent lost, the time limit);
+    fail: the breached thresholds; skipped and cancelled: why, and by whom; queued or running: a
+    pending cancellation request.
+    """
+    if run.status == RunStatus.PASS:
+        # A pass may still carry a cancellation request that came too late: it is not why it passed.
+        return None
+    if run.status == RunStatus.FAIL and not run.error:
+        described = describe_breaches(run.breaches)
+        return f"thresholds breached: {described}" if described else "thresholds breached"
+    reason = run.error or run.status_reason
+    if reason:
+        return reason
+    if run.status == RunStatus.ERROR:
+        return "the run errored without a recorded cause"
+    return None
