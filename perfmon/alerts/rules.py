@@ -20,6 +20,7 @@ from django.utils import timezone
 from perfmon.alerts.models import Alert, AlertKind, AlertState
 from perfmon.alerts.notify import notify
 from perfmon.monitors import schedule
+from perfmon.runs.breaches import describe_all
 from perfmon.runs.models import Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 JUDGED = (RunStatus.PASS, RunStatus.FAIL, RunStatus.ERROR)
 BAD = {RunStatus.FAIL: AlertKind.RUN_FAILED, RunStatus.ERROR: AlertKind.RUN_ERROR}
 WORST_KEYS = {"p95_ms": max, "p99_ms": max, "error_rate": max, "apdex": min}
+TITLE_LENGTH = Alert._meta.get_field("title").max_length
 
 
 def in_maintenance(monitor, at: datetime) -> bool:
@@ -69,8 +71,8 @@ def _worst(details: dict, metrics: dict) -> dict:
 
 def _title(run: Run, monitor) -> str:
     if run.status == RunStatus.FAIL:
-        metrics = ", ".join(b["metric"] for b in run.breaches) or "thresholds"
-        return f"{monitor.name}: {metrics} breached"
+        breached = "; ".join(describe_all(run.breaches, run.thresholds)) or "thresholds breached"
+        return f"{monitor.name}: {breached}"[:TITLE_LENGTH]
     return f"{monitor.name}: run errored: {(run.error or 'unknown error')[:200]}"
 
 

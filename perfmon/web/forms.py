@@ -46,6 +46,10 @@ def parse_parameters(text: str) -> dict[str, str]:
     return params
 
 
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
 def format_parameters(params: dict) -> str:
     return "\n".join(f"{name}={value}" for name, value in (params or {}).items())
 
@@ -56,8 +60,11 @@ class MonitorForm(forms.Form):
     script_file = forms.FileField(
         required=False, label="Script file", help_text="Upload the tool's script (k6 .js, JMeter .jmx, locustfile …)."
     )
+    # strip=False: a script's surrounding whitespace is part of it, and an untouched script must
+    # compare equal to the stored one.
     script_text = forms.CharField(
-        required=False, label="…or paste the script", widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"})
+        required=False, strip=False, label="…or paste the script",
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
     )
     schedule = forms.CharField(
         max_length=120, initial="*/15 * * * *", help_text="Five-field cron: minute hour day-of-month month day-of-week."
@@ -84,6 +91,8 @@ class MonitorForm(forms.Form):
     def __init__(self, *args, agents=(), editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = editing
+        if editing:
+            self.fields["script_text"].label = "…or edit the script"
         self.fields["agent"].choices = [("", "— any agent —")] + [
             (agent.pk, f"{agent.pk} ({agent.location or 'no location'})") for agent in agents
         ]
@@ -142,9 +151,21 @@ class MonitorForm(forms.Form):
         }
         if data.get("script_file"):
             fields["script_filename"], fields["script"] = data["script_file"]
-        elif (data.get("script_text") or "").strip():
-            fields["script"] = data["script_text"]
+        elif self.script_changed():
+            fields["script"] = _lf(data["script_text"])
         return fields
+
+    def script_changed(self) -> bool:
+        """Whether the textarea holds a new script: not empty and not the current one.
+
+        Browsers send a textarea's line breaks as CRLF, so the edit form's
+        prefilled script comes back with CRLF even when untouched; it is
+        compared, and saved, with plain LF line breaks.
+        """
+        text = _lf(self.cleaned_data.get("script_text") or "")
+        if not text.strip():
+            return False
+        return not (self.editing and text == _lf(self.initial.get("script_text") or ""))
 
     def add_service_errors(self, error) -> None:
         """Show a service's ValidationFailed (or Conflict) on the fields it names."""
@@ -174,6 +195,7 @@ class MonitorForm(forms.Form):
             "apdex_min": thresholds.get("apdexMin"),
             "apdex_t_ms": monitor.apdex_t_ms,
             "parameters": format_parameters(monitor.parameters),
+            "script_text": monitor.test.script,
             "location": monitor.location,
             "agent": monitor.agent_id or "",
         }

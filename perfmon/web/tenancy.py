@@ -2,8 +2,10 @@
 
 A tenant user (a local account with a Membership, or an OIDC user whose
 Membership mirrors their token) sees their own tenant only. Staff operators
-may look at any tenant: the one they picked with the switcher is kept in the
-session, else their own membership's, else the first active tenant.
+may look at any tenant: the one they picked with the switcher, else their own
+membership's, else the oldest active tenant that has monitors (else the
+oldest one). Whatever was chosen is kept in the session, so creating another
+tenant never moves an operator's dashboard under their feet.
 Every view receives the tenant from here and passes it to the selectors and
 services, which scope every query with ``for_tenant``.
 """
@@ -14,11 +16,14 @@ import functools
 from dataclasses import dataclass
 
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
 from perfmon.core.errors import NotFound, PermissionDenied
+from perfmon.monitors.models import Monitor
+from perfmon.monitors.selectors import as_uuid
 from perfmon.tenants.models import Membership, Role, Tenant
 
 SESSION_KEY = "perfmon_tenant_id"
@@ -50,17 +55,41 @@ def _membership(user) -> Membership | None:
         return None
 
 
+def default_operator_tenant() -> Tenant | None:
+    """The tenant an operator lands on before choosing one: the oldest active tenant with monitors.
+
+    Not the first by name: a tenant created later (often empty, and often
+    named "Acme …") would otherwise take over the dashboard. Deliberately
+    unscoped: operators look across tenants.
+    """
+    has_monitors = Exists(Monitor.objects.unscoped().filter(tenant_id=OuterRef("pk")))
+    return (
+        Tenant.objects.filter(is_active=True)
+        .annotate(has_monitors=has_monitors)
+        .order_by("-has_monitors", "created_at", "name")
+        .first()
+    )
+
+
+def _operator_tenant(request, membership) -> Tenant | None:
+    chosen = request.session.get(SESSION_KEY)
+    chosen_pk = as_uuid(chosen) if chosen else None
+    tenant = Tenant.objects.filter(pk=chosen_pk, is_active=True).first() if chosen_pk else None
+    if tenant is None and membership is not None and membership.tenant.is_active:
+        tenant = membership.tenant
+    if tenant is None:
+        tenant = default_operator_tenant()
+    if tenant is not None and chosen != str(tenant.pk):
+        request.session[SESSION_KEY] = str(tenant.pk)
+    return tenant
+
+
 def resolve_viewer(request) -> Viewer | None:
     """The viewer of ``request`` (signed in), or None when they belong to no active tenant."""
     user = request.user
     membership = _membership(user)
     if user.is_staff:
-        chosen = request.session.get(SESSION_KEY)
-        tenant = Tenant.objects.filter(pk=chosen, is_active=True).first() if chosen else None
-        if tenant is None and membership is not None and membership.tenant.is_active:
-            tenant = membership.tenant
-        if tenant is None:
-            tenant = Tenant.objects.filter(is_active=True).order_by("name").first()
+        tenant = _operator_tenant(request, membership)
         if tenant is None:
             return None
         return Viewer(user=user, tenant=tenant, role=Role.ADMIN, is_operator=True)

@@ -212,7 +212,7 @@ def test_run_page_compares_with_previous_run_and_baseline(as_alice, login_monito
     assert rows["p95_ms"]["previous"]["value"] == 800.0 and rows["p95_ms"]["previous"]["verdict"] == "better"
     assert rows["p95_ms"]["baseline"]["value"] == 200.0 and rows["p95_ms"]["baseline"]["verdict"] == "worse"
     assert response.context["baseline_runs"] == 3
-    assert "latencyMs breached" in html and 'id="apdex"' in html and "0.95" in html
+    assert "p95 latency 400 ms &gt; threshold 350 ms" in html and 'id="apdex"' in html and "0.95" in html
 
 
 def test_live_feed_returns_only_what_is_new(as_alice, login_monitor):
@@ -303,7 +303,7 @@ def test_staff_switches_tenant(client, acme, globex, login_monitor):
     make_monitor(globex, name="Globex homepage")
     client.force_login(operator)
     first = client.get("/").content.decode()
-    assert "Login" in first and 'id="tenant-switcher"' in first  # Acme comes first by name
+    assert "Login" in first and 'id="tenant-switcher"' in first  # both have monitors: Acme is the older
     client.post(reverse("web:switch-tenant"), {"tenant": str(globex.pk)})
     html = client.get("/").content.decode()
     assert "Globex homepage" in html and "Login" not in html
@@ -366,3 +366,206 @@ def test_admin_monitor_page_lists_only_the_latest_runs_and_links_the_rest(client
     assert f"?monitor__id__exact={login_monitor.pk}" in page.content.decode()
     runs = client.get(reverse("admin:runs_run_changelist"), {"monitor__id__exact": str(login_monitor.pk)})
     assert runs.status_code == 200 and "60 runs" in runs.content.decode()
+
+
+# An operator's tenant: stable, and never a newer empty one.
+
+
+def _operator(username="ops"):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser(username, password=f"{username}-pw")
+
+
+def _age(tenant, *, days: int):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from perfmon.tenants.models import Tenant
+
+    Tenant.objects.filter(pk=tenant.pk).update(created_at=timezone.now() - timedelta(days=days))
+
+
+def test_operator_lands_on_the_tenant_with_monitors_not_a_newer_empty_one(client, db):
+    from perfmon.tenants.services import create_tenant
+    from perfmon.web.tenancy import SESSION_KEY
+
+    demo = create_tenant(name="Demo")
+    _age(demo, days=2)
+    make_monitor(demo, name="Homepage")
+    create_tenant(name="Acme Corp")  # sorts first by name, and has nothing
+    client.force_login(_operator())
+
+    html = client.get("/").content.decode()
+
+    assert "Homepage" in html
+    assert client.session[SESSION_KEY] == str(demo.pk)  # kept: the next tenant created will not move it
+
+
+def test_operator_keeps_the_tenant_the_session_started_with(client, db):
+    from perfmon.tenants.services import create_tenant
+
+    demo = create_tenant(name="Demo")
+    _age(demo, days=2)
+    acme = create_tenant(name="Acme Corp")
+    client.force_login(_operator())
+    assert client.get("/").context["request"].viewer.tenant == demo  # neither has monitors: the oldest
+
+    make_monitor(acme, name="Acme checkout")  # now only the newer tenant has monitors
+    assert client.get("/").context["request"].viewer.tenant == demo
+
+    client.post(reverse("web:switch-tenant"), {"tenant": str(acme.pk)})
+    assert "Acme checkout" in client.get("/").content.decode()
+    assert "Acme checkout" in client.get("/").content.decode()  # the explicit choice stays too
+
+
+def test_operator_with_a_membership_starts_on_its_tenant(client, acme, globex):
+    from perfmon.tenants.models import Membership
+
+    _age(acme, days=2)
+    make_monitor(acme, name="Acme homepage")
+    operator = _operator()
+    Membership.all_tenants.create(tenant=globex, user=operator, role="admin")
+    client.force_login(operator)
+    assert client.get("/").context["request"].viewer.tenant == globex
+
+
+def test_operator_whose_tenant_was_deactivated_falls_back(client, acme, globex):
+    from perfmon.tenants.models import Tenant
+
+    make_monitor(globex, name="Globex homepage")
+    client.force_login(_operator())
+    client.post(reverse("web:switch-tenant"), {"tenant": str(acme.pk)})
+    Tenant.objects.filter(pk=acme.pk).update(is_active=False)
+    html = client.get("/").content.decode()
+    assert "Globex homepage" in html
+
+
+# A finished run without data says why instead of drawing empty charts.
+
+
+def test_errored_run_without_data_shows_why_instead_of_charts(as_alice, login_monitor):
+    run = make_run(login_monitor, status="error")
+    Run.all_tenants.filter(pk=run.pk).update(error="the tool failed (exit code 107)")
+    html = as_alice.get(reverse("web:run", args=[run.pk])).content.decode()
+    assert 'id="no-data"' in html and "No data:</strong> the tool failed (exit code 107)" in html
+    assert 'id="chart-latency"' not in html
+
+
+def test_run_with_data_or_still_running_has_charts(as_alice, login_monitor):
+    finished = make_run(login_monitor)
+    add_series(finished, 3)
+    running = make_run(login_monitor, status="running")  # no interval yet, but they will come
+    for run in (finished, running):
+        html = as_alice.get(reverse("web:run", args=[run.pk])).content.decode()
+        assert 'id="chart-latency"' in html and 'id="no-data"' not in html
+
+
+def test_judged_run_without_intervals_points_to_the_summary(as_alice, login_monitor):
+    run = make_run(login_monitor)
+    html = as_alice.get(reverse("web:run", args=[run.pk])).content.decode()
+    assert 'id="no-data"' in html and "the summary above covers the whole run" in html
+
+
+# Breaches in words, the same on every page.
+
+
+BREACHES = [
+    {"metric": "latencyMs", "threshold": 1.0, "actual": 9.1349},
+    {"metric": "errorRatePercent", "threshold": 5.0, "actual": 12.5},
+    {"metric": "apdexMin", "threshold": 0.9, "actual": 0.8125},
+]
+BREACHES_IN_WORDS = [
+    "p99 latency 9.13 ms &gt; threshold 1 ms",
+    "error rate 12.5 % &gt; threshold 5 %",
+    "Apdex 0.81 &lt; minimum 0.9",
+]
+
+
+def _failed_run(monitor):
+    run = make_run(monitor, status="fail")
+    Run.all_tenants.filter(pk=run.pk).update(
+        breaches=BREACHES,
+        thresholds={"latencyMs": 1, "latencyPercentile": 99, "errorRatePercent": 5, "apdexMin": 0.9},
+    )
+    return run
+
+
+def test_breaches_read_with_unit_and_percentile_on_run_and_monitor_pages(as_alice, login_monitor):
+    run = _failed_run(login_monitor)
+    for url in (reverse("web:run", args=[run.pk]), reverse("web:monitor", args=[login_monitor.pk])):
+        html = as_alice.get(url).content.decode()
+        for words in BREACHES_IN_WORDS:
+            assert words in html, (url, words)
+        assert "latencyMs" not in html.split('id="trend-data"')[0]
+
+
+def test_admin_run_page_shows_breaches_in_words(client, login_monitor):
+    run = _failed_run(login_monitor)
+    client.force_login(_operator("root"))
+    html = client.get(reverse("admin:runs_run_change", args=[run.pk])).content.decode()
+    for words in BREACHES_IN_WORDS:
+        assert words in html
+
+
+# The script: visible on the monitor page, prefilled in the edit form, kept when untouched.
+
+
+SCRIPT = "import http from 'k6/http';\n// </pre><script>alert(1)</script>\nexport default function () {\n  http.get(`${__ENV.TARGET_URL}/?a=1&b=2`);\n}\n\n"
+
+
+def _script_monitor(tenant):
+    monitor = make_monitor(tenant, name="Scripted", thresholds={"latencyMs": 500})
+    monitor.test.script = SCRIPT
+    monitor.test.save(update_fields=["script"])
+    return monitor
+
+
+def _textarea(html: str, name: str) -> str:
+    import html as html_lib
+    import re
+
+    raw = re.search(rf'<textarea name="{name}"[^>]*>(.*?)</textarea>', html, re.S).group(1)
+    # HTML drops one newline right after <textarea>; Django writes one there.
+    return html_lib.unescape(raw[1:] if raw.startswith("\n") else raw)
+
+
+def test_monitor_page_shows_the_script_escaped(as_alice, acme):
+    monitor = _script_monitor(acme)
+    html = as_alice.get(reverse("web:monitor", args=[monitor.pk])).content.decode()
+    assert '<pre class="script" id="monitor-script">' in html
+    assert "// &lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert "?a=1&amp;b=2" in html
+
+
+def test_edit_form_is_prefilled_with_the_script_and_saving_it_untouched_keeps_it(as_alice, acme):
+    monitor = _script_monitor(acme)
+    url = reverse("web:monitor-edit", args=[monitor.pk])
+    prefilled = _textarea(as_alice.get(url).content.decode(), "script_text")
+    assert prefilled == SCRIPT
+
+    # What a browser sends back: the textarea's line breaks as CRLF.
+    response = as_alice.post(url, {
+        "name": "Scripted", "tool": "k6", "schedule": "* * * * *", "timezone": "UTC", "enabled": "on",
+        "latency_ms": "400", "latency_percentile": "95", "apdex_t_ms": "500",
+        "script_text": prefilled.replace("\n", "\r\n"),
+    })
+
+    assert response.status_code == 302
+    monitor.test.refresh_from_db()
+    monitor.refresh_from_db()
+    assert monitor.test.script == SCRIPT  # byte for byte: no CR, the trailing blank line kept
+    assert monitor.thresholds["latencyMs"] == 400.0
+
+
+def test_edit_form_saves_a_changed_script(as_alice, acme):
+    monitor = _script_monitor(acme)
+    changed = SCRIPT.replace("a=1", "a=2")
+    response = as_alice.post(reverse("web:monitor-edit", args=[monitor.pk]), {
+        "name": "Scripted", "tool": "k6", "schedule": "* * * * *", "timezone": "UTC", "enabled": "on",
+        "latency_percentile": "95", "apdex_t_ms": "500", "script_text": changed.replace("\n", "\r\n"),
+    })
+    assert response.status_code == 302
+    monitor.test.refresh_from_db()
+    assert monitor.test.script == changed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
+from perfmon.runs.breaches import describe as describe_breach
 from perfmon.tenants.models import Tenant
 
 register = template.Library()
@@ -59,6 +60,12 @@ def unit(value, unit_name):
 @register.filter
 def signed(value):
     return f"{value:+.1f} %" if _number(value) else ""
+
+
+@register.filter
+def breach(value, thresholds=None):
+    """A stored breach in words with unit and percentile; ``thresholds`` are the run's."""
+    return describe_breach(value, thresholds)
 
 
 @register.filter

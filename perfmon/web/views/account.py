@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from perfmon.monitors.selectors import as_uuid
 from perfmon.tenants.models import Tenant
 from perfmon.web.tenancy import SESSION_KEY
 
@@ -26,18 +27,9 @@ class LoginView(auth_views.LoginView):
 def switch_tenant(request):
     """Operators (staff) look at another tenant; everyone else keeps their own."""
     if request.user.is_authenticated and request.user.is_staff:
-        tenant = Tenant.objects.filter(pk=request.POST.get("tenant"), is_active=True).first() \
-            if _is_uuid(request.POST.get("tenant")) else None
+        pk = as_uuid(request.POST.get("tenant"))
+        tenant = Tenant.objects.filter(pk=pk, is_active=True).first() if pk else None
         if tenant is not None:
             request.session[SESSION_KEY] = str(tenant.pk)
     return redirect("web:monitors")
 
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True

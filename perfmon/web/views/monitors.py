@@ -41,7 +41,7 @@ def monitor_list(request, viewer):
 
 @tenant_view()
 def monitor_detail(request, viewer, monitor_id):
-    monitor = monitor_for_tenant(viewer.tenant, monitor_id)
+    monitor = monitor_for_tenant(viewer.tenant, monitor_id, with_script=True)
     page = Paginator(runs_of_monitor(viewer.tenant, monitor).select_related("agent").defer(
         "agent__last_metrics"), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     open_alerts = queries.open_alert_counts(viewer.tenant, [monitor.pk]).get(monitor.pk, 0)

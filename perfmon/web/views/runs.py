@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from perfmon.core.errors import Conflict
+from perfmon.runs.models import RunStatus
 from perfmon.runs.selectors import log_texts, run_for_tenant
 from perfmon.runs.services import cancel_run
 from perfmon.web import queries
@@ -25,17 +26,32 @@ def _int(value, default: int = -1) -> int:
         return default
 
 
+def no_data_reason(run, series) -> str:
+    """Why a finished run has no interval series to chart ("" when it has one, or may still get one)."""
+    if series or not run.is_final:
+        return ""
+    if run.error or run.status_reason:
+        return run.error or run.status_reason
+    if run.status == RunStatus.CANCELLED:
+        return "the run was cancelled before it recorded an interval."
+    if run.metrics:
+        return "the tool reported no intervals while it ran; the summary above covers the whole run."
+    return "the run recorded nothing."
+
+
 @tenant_view()
 def run_detail(request, viewer, run_id):
     run = run_for_tenant(viewer.tenant, run_id)
     tenant = viewer.tenant
+    series = queries.series_points(tenant, run)
     previous = queries.previous_run(tenant, run) if run.is_final else None
     base, base_runs = queries.baseline(tenant, run) if run.is_final else ({}, 0)
     return render(request, "web/run_detail.html", {
         "run": run,
         "monitor": run.monitor,
         "agent": run.agent,
-        "series": queries.series_points(tenant, run),
+        "series": series,
+        "no_data": no_data_reason(run, series),
         "logs": queries.log_tail(tenant, run),
         "previous": previous,
         "baseline_runs": base_runs,

@@ -104,7 +104,7 @@ def test_pass_fail_fail_pass_opens_updates_and_resolves_one_alert(acme, channels
         assert request.json()["alert"]["id"] == str(alert.pk)
     assert receiver.requests[0].json()["run"]["thresholdBreaches"][0]["metric"] == "latencyMs"
     assert [m.to for m in mail.outbox] == [["oncall@acme.test"]] * 3
-    assert "latencyMs breached" in mail.outbox[0].subject
+    assert "p95 latency" in mail.outbox[0].subject and "> threshold 100 ms" in mail.outbox[0].subject
 
 
 def test_error_runs_open_their_own_kind_of_alert(acme, channels, run_once):

@@ -21,13 +21,86 @@
     return node ? JSON.parse(node.textContent) : null;
   }
 
-  /* Thresholds are dashed red lines across the whole plot, labelled at the right end. */
+  // Tick steps of time axes, in seconds. uPlot's own start at a millisecond, which labels a
+  // 10 s run every 0.5 s; the series are whole-second intervals, so ticks are whole seconds
+  // at least, then clock steps (multiples of 30 and 365 days are months and years to uPlot).
+  var DAY = 86400;
+  var TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+    DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY, 365 * DAY];
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // A threshold above this many times the data's highest value would squash the data into the
+  // bottom of the chart: it is named at the top edge ("threshold p95 500 ms ↑") instead of drawn.
+  var OFF_SCALE = 2;
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function dayOf(d) { return d.getDate() + " " + MONTHS[d.getMonth()]; }
+  function clock(d, seconds) {
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + (seconds ? ":" + pad(d.getSeconds()) : "");
+  }
+
+  /* Tick labels for the step uPlot chose: seconds only when ticks are less than a minute apart,
+     and the date under the first tick and wherever the day changes. */
+  function timeTicks(u, splits, axisIdx, space, incr) {
+    var previous = null;
+    return splits.map(function (t) {
+      var d = new Date(t * 1000), day = dayOf(d), label;
+      if (incr >= 365 * DAY) label = String(d.getFullYear());
+      else if (incr >= 30 * DAY) label = MONTHS[d.getMonth()] + " " + d.getFullYear();
+      else if (incr >= DAY) label = day;
+      else label = clock(d, incr < 60) + (day !== previous ? "\n" + day : "");
+      previous = day;
+      return label;
+    });
+  }
+
+  function lastValue(values) {
+    for (var i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+    return null;
+  }
+
+  /* Legend values: the hovered point's, else (on load, and when the cursor leaves) the latest. */
+  function legendValue(unit) {
+    return function (u, v, sidx, idx) {
+      var value = idx == null ? lastValue(u.data[sidx]) : v;
+      return value == null || isNaN(value) ? "—" : fmt(unit, value);
+    };
+  }
+
+  function legendTime(u, v, sidx, idx) {
+    var t = idx == null ? lastValue(u.data[0]) : v;
+    if (t == null) return "—";
+    var d = new Date(t * 1000);
+    return dayOf(d) + " " + clock(d, true) + (idx == null ? " (latest)" : "");
+  }
+
+  /* The y scale fits the data from zero; a threshold joins it only when it is close enough to the
+     data (OFF_SCALE) not to flatten it, or when there is no data to fit. */
+  function yRange(spec) {
+    return function (u, min, max) {
+      var top = max != null && max > 0 ? max : 0;
+      (spec.thresholds || []).forEach(function (t) {
+        if (!top || t.value <= top * OFF_SCALE) top = Math.max(top, t.value);
+      });
+      return [0, top > 0 ? top * 1.15 : 1];
+    };
+  }
+
+  // A threshold as it was set (1 ms, 2.5 %), not padded to the axis' precision.
+  function thresholdLabel(spec, t) {
+    return t.label + " " + String(+Number(t.value).toPrecision(6)) + (spec.unit ? " " + spec.unit : "");
+  }
+
+  /* Thresholds on the scale are dashed red lines across the plot, labelled at the right end;
+     those above it are named in the chart's off-scale note, under its title, with an arrow. */
   function drawThresholds(u, spec) {
-    var ctx = u.ctx, box = u.bbox, ratio = window.devicePixelRatio || 1;
+    var ctx = u.ctx, box = u.bbox, ratio = window.devicePixelRatio || 1, above = [];
     (spec.thresholds || []).forEach(function (t) {
+      if (t.value > u.scales.y.max) { above.push(thresholdLabel(spec, t) + " \u2191"); return; }
       var y = Math.round(u.valToPos(t.value, "y", true));
-      if (y < box.top || y > box.top + box.height) return;
       ctx.save();
+      ctx.fillStyle = COLORS.threshold;
+      ctx.font = (11 * ratio) + "px system-ui, sans-serif";
+      ctx.textAlign = "right";
       ctx.strokeStyle = COLORS.threshold;
       ctx.lineWidth = 1.5 * ratio;
       ctx.setLineDash([6 * ratio, 4 * ratio]);
@@ -36,22 +109,32 @@
       ctx.lineTo(box.left + box.width, y);
       ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillStyle = COLORS.threshold;
-      ctx.font = (11 * ratio) + "px system-ui, sans-serif";
-      ctx.textAlign = "right";
-      ctx.fillText(t.label + " " + fmt(spec.unit, t.value), box.left + box.width - 4 * ratio, y - 4 * ratio);
+      ctx.fillText(thresholdLabel(spec, t), box.left + box.width - 4 * ratio, Math.max(y - 4 * ratio, box.top + 11 * ratio));
       ctx.restore();
+    });
+    var note = u.root.querySelector(".off-scale");
+    if (note) {
+      note.textContent = above.join("   ");
+      note.title = above.length ? "above the highest value charted; the scale fits the data" : "";
+    }
+  }
+
+  /* Which thresholds a drawn chart shows as lines and which as off-scale labels (for tests and tooltips). */
+  function thresholdPlacement(chart) {
+    var spec = chart.perfmonSpec, max = chart.scales.y.max;
+    return (spec.thresholds || []).map(function (t) {
+      return { label: thresholdLabel(spec, t), value: t.value, offScale: t.value > max };
     });
   }
 
   /* spec: {title, unit, x: [epoch s], series: [{label, key, color, values, dash}], thresholds: [{label, value}]} */
   function lineChart(el, spec) {
-    var series = [{}];
+    var series = [{ label: "time", value: legendTime }];
     var data = [spec.x.slice()];
     spec.series.forEach(function (s) {
       series.push({
         label: s.label, stroke: s.color || COLORS[s.key] || "#333", width: 2,
-        value: function (u, v) { return fmt(spec.unit, v); }, spanGaps: true, points: { show: spec.x.length < 3 }
+        value: legendValue(spec.unit), spanGaps: true, points: { show: spec.x.length < 3 }
       });
       data.push(s.values.slice());
     });
@@ -67,21 +150,22 @@
         var xs = u.data[0];
         if (!xs.length) { var now = Date.now() / 1000; return [now - 60, now]; }
         return xs.length === 1 || xs[0] === xs[xs.length - 1] ? [xs[0] - 30, xs[0] + 30] : [min, max];
-      } }, y: { range: function (u, min, max) {
-        var top = max == null ? 1 : max * 1.1 || 1;
-        (spec.thresholds || []).forEach(function (t) { if (t.value * 1.1 > top) top = t.value * 1.1; });
-        return [0, top];
-      } } },
+      } }, y: { range: yRange(spec) } },
       axes: [
-        { label: "time", stroke: "#4b5563", grid: { stroke: "#eceff3" } },
+        { label: "time", stroke: "#4b5563", grid: { stroke: "#eceff3" }, space: 70, incrs: TIME_INCRS,
+          values: timeTicks, size: 56 },
         { label: spec.unit ? spec.title + " (" + spec.unit + ")" : spec.title, stroke: "#4b5563", size: 60,
           grid: { stroke: "#eceff3" }, values: function (u, ticks) { return ticks.map(function (v) { return fmt("", v); }); } }
       ]
     };
     el.innerHTML = "";
-    var chart = new uPlot(opts, data, el);
+    var chart = new uPlot(opts, data, el), note = document.createElement("div");
+    note.className = "off-scale";
+    chart.root.insertBefore(note, chart.root.querySelector(".u-wrap"));
+    chart.redraw(false, false);  // the note exists now: fill it
     chart.perfmonSpec = spec;
     chart.perfmonData = data;
+    el.perfmonChart = chart;
     window.addEventListener("resize", function () { chart.setSize({ width: Math.max(el.clientWidth - 16, 300), height: opts.height }); });
     return chart;
   }
@@ -107,5 +191,8 @@
     });
   }
 
-  window.PerfmonCharts = { COLORS: COLORS, lineChart: lineChart, append: append, build: build, readJSON: readJSON, fmt: fmt };
+  window.PerfmonCharts = {
+    COLORS: COLORS, lineChart: lineChart, append: append, build: build, readJSON: readJSON, fmt: fmt,
+    timeTicks: timeTicks, thresholdPlacement: thresholdPlacement
+  };
 })();

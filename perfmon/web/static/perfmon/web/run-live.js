@@ -15,7 +15,8 @@
   var status = document.getElementById("run-status");
   var counter = document.getElementById("series-count");
   var started = document.getElementById("run-started");
-  var charts = [
+  // A finished run without intervals shows why instead of empty charts.
+  var charts = !document.getElementById("chart-latency") ? [] : [
     C.build(document.getElementById("chart-latency"), points,
       { title: "Latency", unit: "ms", series: [{ label: "p50", key: "p50" }, { label: "p95", key: "p95" }, { label: "p99", key: "p99" }] },
       thresholds.latency),
