@@ -21,10 +21,20 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- core -----------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
+# The local secrets `make up` generates under the var dir (scripts/stack.py), so an
+# operator command in a new shell finds what the running stack uses. A server
+# given neither SECRET_KEY, SECRET_KEY_FILE nor that file still refuses to start.
+_LOCAL_SECRET_KEY = VAR_DIR / "secret-key"
+_LOCAL_LICENSE_PUBLIC_KEY = VAR_DIR / "license-signing.pem.pub"
 SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY and _LOCAL_SECRET_KEY.is_file():
+    SECRET_KEY = _LOCAL_SECRET_KEY.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off")
+        raise ImproperlyConfigured(
+            f"SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off (or {_LOCAL_SECRET_KEY} exist, "
+            "as `make up` writes it)"
+        )
     SECRET_KEY = "insecure-debug-only-key"  # noqa: S105 - only ever used with DEBUG on
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -210,7 +220,10 @@ SPECTACULAR_SETTINGS = {
 # API keys: last_used_at is written at most this often per key (seconds).
 PERFMON_API_KEY_TOUCH_INTERVAL = env_int("PERFMON_API_KEY_TOUCH_INTERVAL", 60)
 # Ed25519 public key (PEM, or base64 of the raw 32 bytes) that license keys are verified against.
-PERFMON_LICENSE_PUBLIC_KEY = env_str("PERFMON_LICENSE_PUBLIC_KEY", "") or ""
+# Unset, the local vendor key pair `make up` generates is trusted (var/license-signing.pem.pub).
+PERFMON_LICENSE_PUBLIC_KEY = env_str("PERFMON_LICENSE_PUBLIC_KEY", "") or (
+    _LOCAL_LICENSE_PUBLIC_KEY.read_text() if _LOCAL_LICENSE_PUBLIC_KEY.is_file() else ""
+)
 # Tenants without a license key get the community tier.
 PERFMON_COMMUNITY_MONITOR_LIMIT = env_int("PERFMON_COMMUNITY_MONITOR_LIMIT", 10)
 # The tenant `make up` bootstraps; commands fall back to it when no tenant is named.

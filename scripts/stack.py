@@ -1,8 +1,9 @@
 """Start the whole perfmon system in the foreground: `make up`.
 
 Migrates, bootstraps the demo tenant/key/operator/local agent, then runs the
-web server, the control-plane worker, beat and the local agent as child
-processes with prefixed output. Ctrl-C (or SIGTERM) stops all of them:
+web server, the control-plane worker, beat, the local agent and the demo
+target (scripts/demo_target.py, what the tour's tests load) as child processes
+with prefixed output; the web access log goes to var/log/access.log. Ctrl-C (or SIGTERM) stops all of them:
 SIGTERM first, SIGKILL after a grace period. If one child dies, the rest are
 stopped too and the exit status is non-zero, so a broken stack never looks
 healthy. Uses only the standard library; runs with the project's venv.
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("PERFMON_VAR_DIR", ROOT / "var"))
 BIN = Path(sys.executable).parent
+LOG_DIR = VAR / "log"
 GRACE_S = 15.0
 
 
@@ -48,7 +50,9 @@ def prepare_environment() -> dict[str, str]:
         if not private.exists():
             manage(env, "issue_license", "--generate-keypair", "--private-key", str(private), quiet=True)
         env["PERFMON_LICENSE_PUBLIC_KEY"] = (VAR / "license-signing.pem.pub").read_text()
+    LOG_DIR.mkdir(exist_ok=True)
     port = env.setdefault("PORT", "8000")
+    env.setdefault("PERFMON_DEMO_TARGET_PORT", "8090")
     env.setdefault("PERFMON_PUBLIC_URL", f"http://127.0.0.1:{port}")
     return env
 
@@ -74,17 +78,27 @@ def processes(env: dict[str, str]) -> dict[str, list[str]]:
         "web": [
             str(BIN / "gunicorn"), "perfmon.wsgi:application",
             "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-            "--access-logfile", "-", "--graceful-timeout", "10",
+            # Longer than any client's pause between polls (the CLI's is 2 s), so an
+            # idle keep-alive connection is never closed just as the client reuses it.
+            "--keep-alive", "75",
+            # Every agent post is a request: a file, so the log does not drown the others.
+            "--access-logfile", str(LOG_DIR / "access.log"), "--graceful-timeout", "10",
         ],
         "worker": [
-            str(BIN / "celery"), "-A", "perfmon", "worker", "-Q", "perfmon",
-            "--concurrency", "2", "--loglevel", "INFO", "--hostname", "control@%h",
+            # Threads: the tick and the sweeper wait on the database, and a threads
+            # pool stops in about a second where prefork's children take several.
+            # One worker has no peers to gossip or sync with; without those steps
+            # (and the broker heartbeat) Ctrl-C stops it in ~3 s instead of ~6 s.
+            str(BIN / "celery"), "-A", "perfmon", "worker", "-Q", "perfmon", "--pool", "threads",
+            "--concurrency", "4", "--loglevel", "INFO", "--hostname", "control@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
         ],
         "beat": [
             str(BIN / "celery"), "-A", "perfmon", "beat", "--loglevel", "INFO",
             "--schedule", str(VAR / "celerybeat-schedule"),
         ],
     }
+    procs["target"] = [sys.executable, str(ROOT / "scripts" / "demo_target.py"), "--port", env["PERFMON_DEMO_TARGET_PORT"]]
     agent = BIN / "perfmon-agent"
     if agent.exists():
         procs["agent"] = [str(agent), "--config", str(VAR / "agent-default.json"), "run"]
@@ -129,10 +143,16 @@ def stop_all(children: dict[str, subprocess.Popen], selector: selectors.BaseSele
     for proc in children.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_S
+    started = time.monotonic()
+    deadline = started + GRACE_S
+    running = {name for name, proc in children.items() if proc.poll() is None}
     # Keep reading: a child blocked on a full pipe would never exit.
-    while time.monotonic() < deadline and any(proc.poll() is None for proc in children.values()):
+    while time.monotonic() < deadline and running:
         pump(selector, width, timeout=0.2)
+        for name in sorted(running):
+            if children[name].poll() is not None:
+                running.discard(name)
+                log(f"{name} stopped in {time.monotonic() - started:.1f}s")
     for name, proc in children.items():
         if proc.poll() is None:
             log(f"{name} did not stop in {GRACE_S:.0f}s; killing it")
@@ -173,6 +193,8 @@ def main() -> int:
 
     log(f"perfmon is starting at {url}  (admin: {url}/admin/, user admin, password in {VAR}/demo-admin-password)")
     log(f"demo API key: {key}  (also in {VAR}/demo-api-key)")
+    log(f"demo target (point tests here): http://127.0.0.1:{env['PERFMON_DEMO_TARGET_PORT']}/")
+    log(f"web access log: {LOG_DIR / 'access.log'}")
     log("press Ctrl-C to stop")
     exit_code = 0
     while not stopping:

@@ -75,7 +75,8 @@ def children_of(pid: int) -> list[int]:
 @pytest.mark.integration
 def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "PERFMON_VAR_DIR": str(tmp_path)}
+    target_port = free_port()
+    env = {**os.environ, "PORT": str(port), "PERFMON_VAR_DIR": str(tmp_path), "PERFMON_DEMO_TARGET_PORT": str(target_port)}
     env.pop("SECRET_KEY", None)  # the stack generates its own, as on a fresh machine
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = (tmp_path / "stack.log").open("w")
@@ -92,12 +93,12 @@ def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
         assert requests.get(f"{base}/api/", timeout=5).status_code == 401
         assert (tmp_path / "demo-admin-password").read_text().strip()
         started = children_of(proc.pid)
-        assert len(started) == 4  # web, worker, beat and the local agent
+        assert len(started) == 5  # web, worker, beat, the local agent and the demo target
         headers = {"X-API-Key": key}
         agent = wait_for_agent(f"{base}/api/agents", headers, proc)
         assert agent["status"] == "online" and agent["id"] == "default"
 
-        # The tour of the README: a k6 monitor against the stack itself, run by the local agent.
+        # The tour of the README: a k6 monitor against the demo target, run by the local agent.
         script = (
             "import http from 'k6/http';\n"
             "export const options = { vus: 2, duration: '2s' };\n"
@@ -107,7 +108,7 @@ def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
             "name": "Smoke", "schedule": "0 0 1 1 *", "tool": "k6",
             "scriptContent": base64.b64encode(script.encode()).decode(),
             "thresholds": {"latencyMs": 2000, "errorRatePercent": 1},
-            "parameters": {"TARGET_HOST": f"{base}/healthz"},
+            "parameters": {"TARGET_HOST": f"http://127.0.0.1:{target_port}/"},
         })
         assert created.status_code == 201, created.text
         started_run = requests.post(f"{base}/api/monitors/{created.json()['id']}/run", headers=headers, timeout=10)
@@ -123,6 +124,12 @@ def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
             proc.kill()
             pytest.fail("the stack did not stop within 40 s of Ctrl-C")
         log.close()
-    assert code == 0, (tmp_path / "stack.log").read_text()[-3000:]
+    output = (tmp_path / "stack.log").read_text()
+    assert code == 0, output[-3000:]
+    # Every child stopped on its own within the grace period: none had to be killed.
+    assert "killing it" not in output, output[-3000:]
+    # Requests are logged to var/log/access.log, not into everyone's output.
+    assert '"GET /healthz' in (tmp_path / "log" / "access.log").read_text()
+    assert '"GET /healthz' not in output and '"POST /agent-api' not in output
     alive = [pid for pid in started if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
     assert alive == []

@@ -1,4 +1,4 @@
-"""Interactive docs of /api/v1: the OpenAPI schema and Swagger UI at /swagger-ui/ (mounted at the root).
+"""Interactive docs of /api/v1: the OpenAPI schema and Swagger UI at /swagger-ui/ and /api/v1/docs/ (mounted at the root).
 
 The schema is generated from /api/v1's routes only and declares the
 Bearer scheme, so Swagger UI's "Authorize" takes an access token.
@@ -40,11 +40,11 @@ class PerfscaleSchemaView(SpectacularJSONAPIView):
     custom_settings = SCHEMA_SETTINGS
 
 
+_swagger_ui = SpectacularSwaggerView.as_view(url_name="perfscale-schema", title=SCHEMA_SETTINGS["TITLE"])
+
 urlpatterns = [
     path("api-docs/openapi.json", PerfscaleSchemaView.as_view(), name="perfscale-schema"),
-    path(
-        "swagger-ui/",
-        SpectacularSwaggerView.as_view(url_name="perfscale-schema", title=SCHEMA_SETTINGS["TITLE"]),
-        name="perfscale-swagger-ui",
-    ),
+    path("swagger-ui/", _swagger_ui, name="perfscale-swagger-ui"),
+    # Beside /api/docs/ of the other surface, where users look for it first.
+    path("api/v1/docs/", _swagger_ui, name="perfscale-docs"),
 ]

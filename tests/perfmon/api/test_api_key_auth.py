@@ -76,7 +76,7 @@ def test_schema_and_docs_are_served(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("page", ["/api/docs/", "/swagger-ui/"])
+@pytest.mark.parametrize("page", ["/api/docs/", "/swagger-ui/", "/api/v1/docs/"])
 def test_interactive_docs_load_nothing_from_a_cdn(client, page):
     import re
 

@@ -26,8 +26,9 @@ def schema(live_server):
     return response.json()
 
 
-def test_swagger_ui_renders_over_http_and_points_at_the_schema(live_server):
-    response = requests.get(f"{live_server.url}/swagger-ui/", timeout=30)
+@pytest.mark.parametrize("page", ["/swagger-ui/", "/api/v1/docs/"])
+def test_swagger_ui_renders_over_http_and_points_at_the_schema(live_server, page):
+    response = requests.get(f"{live_server.url}{page}", timeout=30)
 
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
