@@ -25,7 +25,8 @@ def _from_task(task: dict) -> dict:
     return {
         "id": task["id"], "testId": task.get("test_id"), "status": task.get("detailed_status") or task["status"],
         "startedAt": task.get("started_at"), "completedAt": task.get("finished_at"),
-        "agentId": task.get("machine_id"), "error": task.get("error", ""), "thresholdBreaches": [],
+        "agentId": task.get("machine_id"), "error": task.get("error", ""), "reason": task.get("reason"),
+        "thresholdBreaches": [],
         "metrics": {"p50": task.get("p50"), "p95": task.get("p95"), "p99": task.get("p99"),
                     "errorRate": task.get("error_rate"), "throughput": task.get("requests_per_sec"),
                     "totalRequests": task.get("total_requests")},

@@ -23,6 +23,16 @@ from perfmon_cli.follow import Follower
 from perfmon_cli.render import metrics_table, monitors_table, runs_table
 
 FINAL = frozenset({"pass", "fail", "error", "cancelled", "skipped"})
+# Outside a terminal (a pipe, a CI log) there is no width to fit: lines are as long as their content,
+# so tables keep whole ids and messages instead of cutting them at 80 columns ("538ece…").
+UNBOUNDED_WIDTH = 10_000
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, width=UNBOUNDED_WIDTH)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", parents=[common], help="trigger a run of a monitor (or test), by id or name")
-    run.add_argument("target", metavar="MONITOR_OR_TEST")
+    run.add_argument("target", metavar="MONITOR_OR_TEST", help="id (or its first 6+ characters) or name")
     run.add_argument("--wait", action="store_true", help="follow the run to its end; the exit code is its verdict")
     run.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most (default 3600)")
     run.add_argument("--cancel-on-timeout", action="store_true",
@@ -52,12 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("monitors", parents=[common], help="list the monitors")
 
     runs = commands.add_parser("runs", parents=[common], help="list recent runs (of one monitor, or of all)")
-    runs.add_argument("monitor", nargs="?", metavar="MONITOR", help="monitor id or name")
+    runs.add_argument("monitor", nargs="?", metavar="MONITOR", help="monitor id (or its first 6+ characters) or name")
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--json", action="store_true", dest="as_json", help="print JSON instead of a table")
 
     logs = commands.add_parser("logs", parents=[common], help="print a run's log")
-    logs.add_argument("run_id", metavar="RUN")
+    logs.add_argument("run_id", metavar="RUN", help="run id, or its first 6+ characters")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
     logs.add_argument("--poll", type=float, default=2.0)
     return parser
@@ -85,7 +95,7 @@ def _resolve(client: Client, args) -> dict:
         if test is not None:
             return {"kind": "test", "id": test["id"], "name": test["name"]}
     hint = "" if args.token else " (tests need PERFMON_TOKEN)"
-    raise CliError(f"no monitor or test has the id or name {args.target!r}{hint}", codes.NOT_FOUND)
+    raise CliError(f"no monitor or test has the id, id prefix or name {args.target!r}{hint}", codes.NOT_FOUND)
 
 
 def command_run(args, console: Console, err: Console) -> int:
@@ -116,7 +126,8 @@ def command_run(args, console: Console, err: Console) -> int:
         exit_code = codes.BY_STATUS.get(run["status"], codes.ERROR)
     err.print(metrics_table(run))
     verdict = {codes.PASS: "[green]PASS", codes.FAIL: "[red]FAIL"}.get(exit_code, f"[red]{escape(str(run.get('status'))).upper()}")
-    err.print(f"{verdict}[/] run {run_id} (exit {exit_code})")
+    reason = f": {escape(run['reason'])}" if run.get("reason") and exit_code != codes.TIMEOUT else ""
+    err.print(f"{verdict}[/] run {run_id} (exit {exit_code}){reason}", highlight=False)
     _write_files(args, client, target, run, started, exit_code, log_text=follower.log_text)
     return exit_code
 
@@ -145,16 +156,12 @@ def command_runs(args, console: Console, err: Console) -> int:
     if args.monitor:
         monitor = client.find_monitor(args.monitor)
         if monitor is None:
-            raise CliError(f"no monitor has the id or name {args.monitor!r}", codes.NOT_FOUND)
-        monitors = [monitor]
+            raise CliError(f"no monitor has the id, id prefix or name {args.monitor!r}", codes.NOT_FOUND)
+        names = {monitor["id"]: monitor["name"]}
+        rows = client.runs(monitor["id"], limit=args.limit)["runs"]
     else:
-        monitors = client.monitors()
-    names = {m["id"]: m["name"] for m in monitors}
-    rows = []
-    for monitor in monitors:
-        rows.extend(client.runs(monitor["id"], limit=args.limit)["runs"])
-    rows.sort(key=lambda r: r.get("startedAt") or r.get("completedAt") or "", reverse=True)
-    rows = rows[: args.limit]
+        names = {m["id"]: m["name"] for m in client.monitors()}
+        rows = client.all_runs(limit=args.limit)["runs"]
     if args.as_json:
         import json
 
@@ -166,12 +173,13 @@ def command_runs(args, console: Console, err: Console) -> int:
 
 def command_logs(args, console: Console, err: Console) -> int:
     client = _client(args)
-    text, status = client.logs(args.run_id)
+    run_id = client.resolve_run_id(args.run_id)
+    text, status = client.logs(run_id)
     console.file.write(text)
     printed = len(text)
     while args.follow and status not in FINAL:
         time.sleep(args.poll)
-        text, status = client.logs(args.run_id)
+        text, status = client.logs(run_id)
         console.file.write(text[printed:])
         console.file.flush()
         printed = len(text)
@@ -183,8 +191,8 @@ COMMANDS = {"run": command_run, "monitors": command_monitors, "runs": command_ru
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console()
-    err = Console(stderr=True)
+    console = make_console()
+    err = make_console(stderr=True)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors

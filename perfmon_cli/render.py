@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "red", "running": "cyan", "queued": "yellow",
@@ -37,14 +38,18 @@ def metrics_table(run: dict) -> Table:
     for breach in run.get("thresholdBreaches") or []:
         table.add_row(f"[red]breach {breach.get('metric')}",
                       f"[red]{_number(breach.get('actual'))} > {_number(breach.get('threshold'))}")
-    if run.get("error"):
-        table.add_row("[red]error", f"[red]{run['error']}")
+    # Why it ended as it did; a fail's reason repeats the breach rows above.
+    reason = run.get("reason") or run.get("error")
+    if reason and run.get("status") != "fail":
+        table.add_row("[red]reason", f"[red]{escape(reason)}")
     return table
 
 
 def monitors_table(monitors: list[dict]) -> Table:
     table = Table(title="monitors")
-    for column in ("id", "name", "tool", "schedule", "enabled", "last run", "last status"):
+    # A narrow terminal folds an id over lines rather than cutting it: it stays whole for copying.
+    table.add_column("id", overflow="fold")
+    for column in ("name", "tool", "schedule", "enabled", "last run", "last status"):
         table.add_column(column)
     for m in monitors:
         table.add_row(m["id"], m["name"], m.get("tool", ""), m.get("schedule", ""),
@@ -54,7 +59,8 @@ def monitors_table(monitors: list[dict]) -> Table:
 
 def runs_table(runs: list[dict], monitor_names: dict) -> Table:
     table = Table(title="runs")
-    for column in ("id", "monitor", "status", "started", "completed", "p95 (ms)", "error rate", "agent"):
+    table.add_column("id", overflow="fold")
+    for column in ("monitor", "status", "started", "completed", "p95 (ms)", "error rate", "agent"):
         table.add_column(column)
     for r in runs:
         metrics = r.get("metrics") or {}

@@ -15,15 +15,21 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
+def run_page_url(url: str, run_id) -> str:
+    """The run's page on the dashboard (charts, log, comparison): where a person follows a report's link."""
+    return f"{url}/runs/{run_id}/"
+
+
 def result_document(target: dict, run: dict, *, exit_code: int, url: str, duration_s: float) -> dict:
-    """What ``--json`` writes: the target, the run as the API gave it, the verdict and exit code."""
+    """What ``--json`` writes: the target, the run as the API gave it, the verdict, why, and the exit code."""
     return {
         "target": target,
         "run": run,
         "status": run.get("status"),
         "passed": run.get("status") == "pass",
+        "reason": run.get("reason"),
         "exitCode": exit_code,
-        "runUrl": f"{url}/api/runs/{run.get('id')}",
+        "runUrl": run_page_url(url, run.get("id")),
         "waitedSeconds": round(duration_s, 3),
     }
 
@@ -33,7 +39,8 @@ def write_json(path: str, document: dict) -> None:
 
 
 def _describe_breach(breach: dict) -> str:
-    return f"{breach.get('metric')}: actual {breach.get('actual')} > threshold {breach.get('threshold')}"
+    sign = "<" if breach.get("metric") == "apdexMin" else ">"  # apdexMin is a floor, the others ceilings
+    return f"{breach.get('metric')}: actual {breach.get('actual')} {sign} threshold {breach.get('threshold')}"
 
 
 def write_junit(path: str, document: dict, log_text: str = "") -> None:
@@ -53,8 +60,8 @@ def write_junit(path: str, document: dict, log_text: str = "") -> None:
         "time": f"{document['waitedSeconds']:.3f}",
     })
     properties = ET.SubElement(case, "properties")
-    for key, value in [("run.id", run.get("id")), ("run.status", status), ("run.url", document["runUrl"]),
-                       ("agent", run.get("agentId"))] + [
+    for key, value in [("run.id", run.get("id")), ("run.status", status), ("run.reason", document.get("reason")),
+                       ("run.url", document["runUrl"]), ("agent", run.get("agentId"))] + [
             (f"metrics.{k}", v) for k, v in sorted((run.get("metrics") or {}).items())]:
         if value is not None:
             ET.SubElement(properties, "property", {"name": key, "value": str(value)})
@@ -64,10 +71,15 @@ def write_junit(path: str, document: dict, log_text: str = "") -> None:
         failure = ET.SubElement(case, "failure", {"message": xml_text(message), "type": "ThresholdBreached"})
         failure.text = json.dumps(breaches, indent=2)
     elif status in ("cancelled", "skipped"):
-        ET.SubElement(case, "skipped", {"message": f"the run was {status}"})
+        reason = document.get("reason")
+        ET.SubElement(case, "skipped", {"message": xml_text(f"the run was {status}" + (f": {reason}" if reason else ""))})
     elif status != "pass":
-        message = run.get("error") or f"the run ended as {status}"
-        ET.SubElement(case, "error", {"message": xml_text(message), "type": str(status)})
+        if status in ("queued", "running"):
+            message = f"the run was still {status} when the wait ended (--timeout)"
+        else:
+            message = document.get("reason") or run.get("error") or f"the run ended as {status}"
+        error = ET.SubElement(case, "error", {"message": xml_text(message), "type": str(status)})
+        error.text = xml_text(message)
     if log_text:
         ET.SubElement(case, "system-out").text = xml_text(log_text)
     tree = ET.ElementTree(ET.Element("testsuites"))

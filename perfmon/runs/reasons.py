@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
+from perfmon.runs.breaches import describe_all
 from perfmon.runs.models import Run, RunStatus
-
-
-def _number(value) -> str:
-    return f"{value:g}" if isinstance(value, int | float) else str(value)
-
-
-def describe_breaches(breaches) -> str:
-    """``latencyMs 387 > 300, apdexMin 0.61 < 0.7``: each breached threshold with the measured value."""
-    parts = []
-    for breach in breaches or []:
-        if not isinstance(breach, dict):
-            continue
-        # apdexMin is a floor; the other thresholds are ceilings.
-        sign = "<" if breach.get("metric") == "apdexMin" else ">"
-        parts.append(f"{breach.get('metric')} {_number(breach.get('actual'))} {sign} {_number(breach.get('threshold'))}")
-    return ", ".join(parts)
 
 
 def run_reason(run: Run) -> str | None:
@@ -32,7 +17,8 @@ def run_reason(run: Run) -> str | None:
         # A pass may still carry a cancellation request that came too late: it is not why it passed.
         return None
     if run.status == RunStatus.FAIL and not run.error:
-        described = describe_breaches(run.breaches)
+        # In the same words as the dashboard and the alert titles (with unit and percentile).
+        described = "; ".join(describe_all(run.breaches, run.thresholds))
         return f"thresholds breached: {described}" if described else "thresholds breached"
     reason = run.error or run.status_reason
     if reason:

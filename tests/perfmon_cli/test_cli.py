@@ -19,8 +19,9 @@ import pytest
 
 from perfmon.runs.ingest import claim_run, store_log_chunks, store_series
 from perfmon.runs.judge import Report, finish_run
-from perfmon.runs.models import Run
+from perfmon.runs.models import Run, RunLogChunk
 from perfmon_cli import codes
+from runners.adapters import get_adapter
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor, make_test
@@ -92,6 +93,9 @@ def test_run_wait_passes_with_exit_0_and_writes_junit_and_json(live_server, acme
     assert document["run"]["id"] == str(run.pk)
     assert document["target"] == {"kind": "monitor", "id": str(monitor.pk), "name": "Checkout"}
     assert document["run"]["metrics"]["p95"] == pytest.approx(50, rel=0.01)
+    assert document["reason"] is None and document["run"]["reason"] is None
+    # The link a person follows: the run's dashboard page, not the API.
+    assert document["runUrl"] == f"{live_server.url}/runs/{run.pk}/"
     suite = junit_root(junit).find("testsuite")
     assert suite.attrib["tests"] == "1" and suite.attrib["failures"] == "0" and suite.attrib["errors"] == "0"
     case = suite.find("testcase")
@@ -118,15 +122,38 @@ def test_run_wait_fails_with_exit_1_and_a_junit_failure(live_server, acme, acme_
     assert "latencyMs" in failure.attrib["message"]
 
 
-def test_run_that_errors_exits_3_with_a_junit_error(live_server, acme, acme_key, agent, tmp_path):
+def test_run_that_errors_exits_3_and_says_why_in_junit_json_and_summary(live_server, acme, acme_key, agent,
+                                                                          tmp_path):
     monitor = make_monitor(acme, name="Broken")
-    junit = tmp_path / "junit.xml"
-    proc = cli("run", "broken", "--wait", "--poll", "0.2", "--junit", str(junit), url=live_server.url, key=acme_key)
-    play_agent(monitor, agent, report=Report(outcome="tool_failed", exit_code=107, error="k6 crashed"))
+    junit, result_json = tmp_path / "junit.xml", tmp_path / "result.json"
+    proc = cli("run", "broken", "--wait", "--poll", "0.2", "--junit", str(junit), "--json", str(result_json),
+               url=live_server.url, key=acme_key)
+    why = get_adapter("k6").classify_exit(107).reason  # what the agent reports for k6's exit 107
+    run = play_agent(monitor, agent, report=Report(outcome="tool_failed", exit_code=107, error=why))
     code, _, err = finished(proc)
     assert code == codes.ERROR, err
+    assert why == "k6 exited 107: script exception"
     suite = junit_root(junit).find("testsuite")
-    assert suite.attrib["errors"] == "1" and suite.find("testcase/error").attrib["type"] == "error"
+    assert suite.attrib["errors"] == "1"
+    error = suite.find("testcase/error")
+    assert (error.attrib["type"], error.attrib["message"], error.text) == ("error", why, why)
+    properties = {p.attrib["name"]: p.attrib["value"] for p in suite.find("testcase/properties")}
+    assert properties["run.reason"] == why and properties["run.url"] == f"{live_server.url}/runs/{run.pk}/"
+    document = json.loads(result_json.read_text())
+    assert (document["status"], document["reason"], document["run"]["reason"]) == ("error", why, why)
+    assert f"ERROR run {run.pk} (exit 3): {why}" in err
+
+
+def test_a_failed_runs_summary_names_the_breach(live_server, acme, acme_key, agent, tmp_path):
+    monitor = make_monitor(acme, name="Sluggish", thresholds={"latencyMs": 100})
+    proc = cli("run", "Sluggish", "--wait", "--poll", "0.2", "--json", str(tmp_path / "r.json"),
+               url=live_server.url, key=acme_key)
+    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(250)))
+    code, _, err = finished(proc)
+    assert code == codes.FAIL, err
+    reason = json.loads((tmp_path / "r.json").read_text())["reason"]
+    assert reason and reason.startswith("thresholds breached") and "latency" in reason
+    assert f"FAIL run {run.pk} (exit 1): {reason}" in err
 
 
 def test_timeout_exits_5_and_leaves_the_run_on_the_server(live_server, acme, acme_key, agent, tmp_path):
@@ -239,3 +266,67 @@ def test_run_wait_shows_live_interval_figures_while_the_run_goes(live_server, ac
     # Printed while the run was still running: before the final status line.
     live = err.index(f"{total} requests, 4 errors (10.00 %)")
     assert live < err.index("status pass") and str(run.pk) in err
+
+
+# --- shortened ids and whole tables ---------------------------------------------------------------
+
+
+def _run(tenant, monitor, run_id: str, *, status: str = "pass", log: str = "") -> Run:
+    run = Run.all_tenants.create(id=uuid.UUID(run_id), tenant=tenant, monitor=monitor, test=monitor.test,
+                                 tool="k6", status=status)
+    if log:
+        RunLogChunk.all_tenants.create(run=run, seq=0, text=log)
+    return run
+
+
+def test_ids_shortened_as_the_dashboard_shows_them_are_accepted(live_server, acme, acme_key, agent):
+    monitor = make_monitor(acme, name="Short ids", id=uuid.UUID("538ece11-0000-4000-8000-000000000001"))
+    make_monitor(acme, name="Neighbour", id=uuid.UUID("538ecf00-0000-4000-8000-000000000002"))
+    run = _run(acme, monitor, "0d0afcb2-1111-4000-8000-000000000001", log="from the short id\n")
+    code, out, err = finished(cli("logs", "0d0afcb2", url=live_server.url, key=acme_key))
+    assert (code, out) == (codes.PASS, "from the short id\n"), err
+    code, out, err = finished(cli("logs", "0D0AFCB2-11", url=live_server.url, key=acme_key))
+    assert (code, out) == (codes.PASS, "from the short id\n"), err
+    code, out, err = finished(cli("runs", "538ece11", "--json", url=live_server.url, key=acme_key))
+    assert code == codes.PASS, err
+    assert [r["id"] for r in json.loads(out)] == [str(run.pk)]
+    # `run` takes a shortened monitor id too: the new run is the monitor's.
+    code, out, err = finished(cli("run", "538ece11", url=live_server.url, key=acme_key))
+    assert code == codes.PASS, err
+    assert Run.objects.for_tenant(acme).get(pk=out.strip()).monitor_id == monitor.pk
+
+
+def test_an_ambiguous_or_too_short_id_is_a_usage_error_listing_the_candidates(live_server, acme, acme_key):
+    monitor = make_monitor(acme, name="Twins", id=uuid.UUID("538ece11-0000-4000-8000-000000000001"))
+    make_monitor(acme, name="Twin two", id=uuid.UUID("538ece11-9000-4000-8000-000000000002"))
+    one = _run(acme, monitor, "0d0afcb2-1111-4000-8000-000000000001")
+    two = _run(acme, monitor, "0d0afcb2-2222-4000-8000-000000000002")
+    code, _, err = finished(cli("logs", "0d0afcb2", url=live_server.url, key=acme_key))
+    assert code == codes.USAGE and str(one.pk) in err and str(two.pk) in err, err
+    code, _, err = finished(cli("runs", "538ece11", url=live_server.url, key=acme_key))
+    assert code == codes.USAGE and "Twins" in err and "Twin two" in err, err
+    assert finished(cli("logs", "0d0af", url=live_server.url, key=acme_key))[0] == codes.USAGE
+    assert finished(cli("logs", "ffffffff", url=live_server.url, key=acme_key))[0] == codes.NOT_FOUND
+    assert Run.objects.for_tenant(acme).count() == 2
+
+
+def test_a_shortened_id_never_reaches_another_tenants_run_or_monitor(live_server, acme, globex, globex_key):
+    monitor = make_monitor(acme, name="Acme only", id=uuid.UUID("538ece11-0000-4000-8000-000000000001"))
+    _run(acme, monitor, "0d0afcb2-1111-4000-8000-000000000001", log="acme's secret\n")
+    code, out, _ = finished(cli("logs", "0d0afcb2", url=live_server.url, key=globex_key))
+    assert (code, out) == (codes.NOT_FOUND, "")
+    assert finished(cli("runs", "538ece11", url=live_server.url, key=globex_key))[0] == codes.NOT_FOUND
+    assert finished(cli("run", "538ece11", url=live_server.url, key=globex_key))[0] == codes.NOT_FOUND
+    assert Run.objects.for_tenant(acme).count() == 1
+
+
+def test_tables_outside_a_terminal_are_not_cut_to_80_columns(live_server, acme, acme_key):
+    name = "A monitor whose name is long enough to push every column past eighty characters"
+    monitor = make_monitor(acme, name=name)
+    run = _run(acme, monitor, str(uuid.uuid4()), status="error")
+    for command in (("monitors",), ("runs",), ("runs", name)):
+        # COLUMNS=80 is what a pipe or a CI log gets when nothing sets it.
+        code, out, err = finished(cli(*command, url=live_server.url, key=acme_key, COLUMNS="80"))
+        assert code == codes.PASS, err
+        assert "…" not in out, out
+        assert str(monitor.pk if command == ("monitors",) else run.pk) in out and name in out, out

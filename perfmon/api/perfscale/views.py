@@ -37,7 +37,7 @@ TASK_LIST_DEFAULT_LIMIT = 1000
 TASK_LIST_MAX_LIMIT = 1000
 # A task row needs none of the run's large columns (script, histogram, parameters).
 TASK_COLUMNS = (
-    "id", "test_id", "agent_id", "status", "status_reason", "error", "metrics", "breaches",
+    "id", "test_id", "agent_id", "status", "status_reason", "error", "metrics", "breaches", "thresholds",
     "started_at", "completed_at", "created_at",
 )
 

@@ -138,7 +138,7 @@ def test_run_has_the_documented_fields_plus_reason_and_richer_metrics(api, acme,
     run = make_run(acme, monitor, status=RunStatus.FAIL, agent=agent, metrics=RESULT_METRICS, breaches=[breach])
     body = api.get(f"/api/runs/{run.pk}", key=acme_key).json()
     assert set(body) == DOCUMENTED_RUN_FIELDS | ADDED_RUN_FIELDS
-    assert body["reason"] == "thresholds breached: latencyMs 387 > 300"
+    assert body["reason"] == "thresholds breached: p95 latency 387 ms > threshold 300 ms"
     assert (body["id"], body["monitorId"], body["status"], body["tool"], body["agentId"]) == (
         str(run.pk), str(monitor.pk), "fail", "k6", "default")
     assert body["startedAt"].endswith("Z") and body["completedAt"].endswith("Z")
@@ -274,9 +274,9 @@ def test_errored_run_says_why_in_reason_and_a_passed_run_has_none(api, acme, acm
 def test_reason_for_each_way_a_run_ends(api, acme, acme_key):
     cases = {
         "fail": ({"status": RunStatus.FAIL, "breaches": [
-            {"metric": "latencyMs", "threshold": 300.0, "actual": 387.5},
-            {"metric": "apdexMin", "threshold": 0.7, "actual": 0.61}]},
-            "thresholds breached: latencyMs 387.5 > 300, apdexMin 0.61 < 0.7"),
+            {"metric": "latencyMs", "threshold": 300.0, "actual": 387.0},
+            {"metric": "apdexMin", "threshold": 0.7, "actual": 0.61}], "thresholds": {"latencyPercentile": 99}},
+            "thresholds breached: p99 latency 387 ms > threshold 300 ms; Apdex 0.61 < minimum 0.7"),
         "cancelled": ({"status": RunStatus.CANCELLED, "status_reason": "cancelled by alice before it started"},
                       "cancelled by alice before it started"),
         "running": ({"status": RunStatus.RUNNING, "status_reason": "cancellation requested by alice"},
