@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model
 from perfmon.alerts.models import Alert, AlertState
 from perfmon.fleet.models import Agent
 from perfmon.fleet.services import create_agent
-from perfmon.runs.models import Run
+from perfmon.runs.models import Run, SeriesPoint
 from perfmon.runs.selectors import log_texts
 from tests.conftest import require
 from tests.runners.conftest import find_tool
@@ -196,6 +196,10 @@ def test_create_monitor_run_it_on_a_real_agent_watch_it_and_acknowledge_the_aler
                                timeout=15_000)
         drawn = page.eval_on_selector("#chart-latency", "el => el.querySelectorAll('canvas').length")
         assert drawn == 1  # uPlot drew the latency chart
+        # Intervals that arrived by polling show in the legend without hovering: the latest one's.
+        page.wait_for_function("document.querySelector('#chart-latency .u-legend tr.u-series .u-value')"
+                               ".textContent.indexOf('(latest)') >= 0")
+        assert _legend(page, "chart-latency")["p95"].endswith(" ms")
         assert page.evaluate("window.sameDocument === true")  # series and log arrived by polling
         screenshot(page, "04-run-live")
         # When the agent reports the result the page reloads with the summary.
@@ -209,7 +213,7 @@ def test_create_monitor_run_it_on_a_real_agent_watch_it_and_acknowledge_the_aler
     run.refresh_from_db()
     assert run.status == "fail" and run.metrics["count"] > 0
     assert page.text_content("#run-status") == "fail"
-    assert "latencyMs breached" in page.text_content("#breaches")
+    assert "p95 latency" in page.text_content("#breaches") and "> threshold 1 ms" in page.text_content("#breaches")
     assert int(page.text_content("#series-count")) >= 2
     assert "finished iteration" in page.text_content("#log-tail")
     with page.expect_download() as download:
@@ -275,3 +279,80 @@ def test_operator_sees_admin_dashboard_and_switches_tenant(page, live_server, ac
     response = page.goto(missing)
     assert response.status == 404 and "Nothing here" in page.content()
     screenshot(page, "14-not-found")
+
+
+CHART = "document.getElementById('{}').perfmonChart"
+
+
+def _legend(page, chart_id: str) -> dict[str, str]:
+    """The chart's legend as {label: value text}, as the reader sees it."""
+    return page.evaluate(
+        """id => Object.fromEntries([...document.querySelectorAll('#' + id + ' .u-legend tr.u-series')]
+             .map(row => [row.querySelector('.u-label').textContent, row.querySelector('.u-value').textContent]))""",
+        chart_id,
+    )
+
+
+def test_run_charts_tick_whole_seconds_show_the_latest_values_and_fit_the_data(page, live_server, alice, acme):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import make_monitor
+
+    monitor = make_monitor(acme, name="Fast", thresholds={"latencyMs": 500, "errorRatePercent": 5})
+    run = make_run(monitor)
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=3)
+    # A 10 s run of 1 s intervals at 5-20 ms, far below its 500 ms threshold; the last p95 is 17.4 ms.
+    p95s = [8.0, 10.5, 9.0, 15.0, 12.0, 19.0, 11.0, 10.0, 13.5, 17.4]
+    SeriesPoint.all_tenants.bulk_create([
+        SeriesPoint(run=run, seq=i, start=start + timedelta(seconds=i), interval_s=1.0, count=50, errors=0,
+                    p50_ms=5.0 + i * 0.1, p95_ms=p95, p99_ms=p95 + 1.5, throughput_rps=50.0)
+        for i, p95 in enumerate(p95s)
+    ])
+    errored = make_run(monitor, status="error")
+    Run.objects.for_tenant(acme).filter(pk=errored.pk).update(error="the tool failed (exit code 107)")
+    sign_in(page, "alice", "alice-pw")
+
+    page.goto(f"/runs/{run.pk}/")
+    page.wait_for_selector("#chart-latency canvas")
+    latency = CHART.format("chart-latency")
+    screenshot(page, "15-run-charts-ten-seconds")
+
+    # Ticks: whole seconds at least (uPlot alone labels a 10 s span every 0.5 s), labelled with seconds.
+    splits = page.evaluate(f"{latency}.axes[0]._splits")
+    labels = page.evaluate(f"{latency}.axes[0]._values")
+    assert len(splits) >= 3
+    assert all(b - a >= 1 for a, b in zip(splits, splits[1:], strict=False)), splits
+    assert all(re.match(r"^\d\d:\d\d:\d\d", label) for label in labels), labels
+
+    # The legend shows the latest interval's values before anything is hovered.
+    legend = _legend(page, "chart-latency")
+    assert legend["p95"] == "17.4 ms" and legend["p99"] == "18.9 ms"
+    assert "(latest)" in legend["time"]
+    plot = page.locator("#chart-latency .u-over")
+    plot.hover(position={"x": 3, "y": plot.bounding_box()["height"] / 2})  # over the first interval
+    page.wait_for_function("id => document.querySelector('#' + id + ' .u-legend .u-series .u-value')"
+                           ".textContent.indexOf('(latest)') < 0", arg="chart-latency")
+    assert _legend(page, "chart-latency")["p95"] == "8.00 ms"
+    page.mouse.move(5, 5)  # away from the chart: back to the latest
+    page.wait_for_function("id => document.querySelector('#' + id + ' .u-legend .u-series .u-value')"
+                           ".textContent.indexOf('(latest)') >= 0", arg="chart-latency")
+    assert _legend(page, "chart-latency")["p95"] == "17.4 ms"
+
+    # The y scale fits the data; the 500 ms threshold is named above the plot, not drawn at 500.
+    assert page.evaluate(f"{latency}.scales.y.max") < 30
+    placement = page.evaluate(f"PerfmonCharts.thresholdPlacement({latency})")
+    assert placement == [{"label": "threshold p95 500 ms", "value": 500, "offScale": True}]
+    assert page.text_content("#chart-latency .off-scale") == "threshold p95 500 ms \u2191"
+    # A threshold near the data (5 % over 0 % errors) is drawn as a line on the scale.
+    errors = CHART.format("chart-errors")
+    assert page.evaluate(f"PerfmonCharts.thresholdPlacement({errors})")[0]["offScale"] is False
+    assert page.evaluate(f"{errors}.scales.y.max") >= 5
+    assert page.text_content("#chart-errors .off-scale") == ""
+
+    # An errored run without data says why instead of drawing empty charts.
+    page.goto(f"/runs/{errored.pk}/")
+    assert "No data: the tool failed (exit code 107)" in page.text_content("#no-data")
+    assert page.locator("canvas").count() == 0
+    screenshot(page, "16-run-without-data")
