@@ -64,7 +64,7 @@ def write_junit(path: str, document: dict, log_text: str = "") -> None:
                        ("run.url", document["runUrl"]), ("agent", run.get("agentId"))] + [
             (f"metrics.{k}", v) for k, v in sorted((run.get("metrics") or {}).items())]:
         if value is not None:
-            ET.SubElement(properties, "property", {"name": key, "value": str(value)})
+            ET.SubElement(properties, "property", {"name": key, "value": xml_text(str(value))})
     breaches = run.get("thresholdBreaches") or []
     if status == "fail":
         message = "; ".join(_describe_breach(b) for b in breaches) or "thresholds breached"
