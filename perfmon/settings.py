@@ -238,6 +238,9 @@ PERFMON_ENROLLMENT_TOKEN_TTL = env_int("PERFMON_ENROLLMENT_TOKEN_TTL", 7 * 24 * 
 PERFMON_API_RATE_LIMIT = env_str("PERFMON_API_RATE_LIMIT", "600/minute")
 # Largest script a monitor may hold, in bytes (after base64 decoding).
 PERFMON_MAX_SCRIPT_BYTES = env_int("PERFMON_MAX_SCRIPT_BYTES", 1024 * 1024)
+# Node.js, which checks a k6 script's syntax when it is saved (parse only, never run:
+# perfmon/definitions/scriptcheck.py); empty turns the check off, so the first run finds errors.
+PERFMON_NODE_BINARY = env_str("PERFMON_NODE_BINARY", "node") or ""
 
 
 def _tier_minutes(raw: str | None) -> dict[str, float]:

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from perfmon.core.errors import ValidationFailed
 from perfmon.definitions.models import TestDefinition, TestStatus, Tool
+from perfmon.definitions.scriptcheck import k6_syntax_error
 
 # A script is sent to an agent and stored per run: keep it to the size of a script, not a data set.
 DEFAULT_MAX_SCRIPT_BYTES = 1024 * 1024
@@ -56,6 +57,16 @@ def _clean(fields: dict) -> dict:
     return cleaned
 
 
+def _check_syntax(*, tool: str, script: str, script_filename: str) -> None:
+    """Refuse a k6 script that does not parse (where Node.js can tell: perfmon/definitions/scriptcheck.py)."""
+    if tool != Tool.K6:
+        return
+    error = k6_syntax_error(script, filename=script_filename)
+    if error:
+        message = f"not valid JavaScript: {error}"
+        raise ValidationFailed(f"script: {message}", details={"script": [message]})
+
+
 def create_test(
     *,
     tenant,
@@ -71,6 +82,7 @@ def create_test(
     fields = _clean(
         {"name": name, "tool": tool, "script": script, "status": status, "parameters": parameters or {}}
     )
+    _check_syntax(tool=fields["tool"], script=fields["script"], script_filename=script_filename or "")
     return TestDefinition.objects.create(tenant=tenant, script_filename=script_filename or "", **fields)
 
 
@@ -90,6 +102,11 @@ def update_test(*, tenant, test: TestDefinition, actor: str = "", **changes) -> 
     cleaned = _clean(changes)
     if not cleaned:
         return test
+    if {"tool", "script", "script_filename"} & set(cleaned):
+        _check_syntax(
+            tool=cleaned.get("tool", test.tool), script=cleaned.get("script", test.script),
+            script_filename=cleaned.get("script_filename", test.script_filename),
+        )
     for name, value in cleaned.items():
         setattr(test, name, value)
     test.save(update_fields=[*cleaned, "updated_at"])

@@ -69,13 +69,14 @@ def test_list_is_newest_first_and_leaves_out_monitors_own_tests(v1, tokens, acme
 def test_patch_changes_name_script_and_status(v1, tokens, acme):
     test = make_test(acme, name="before")
 
-    response = v1.patch(f"/tests/{test.pk}", {"name": "after", "script": "new", "status": "archived"},
+    response = v1.patch(f"/tests/{test.pk}", {"name": "after", "script": "export default function () {}", "status": "archived"},
                         token=tokens("max"))
 
     assert response.status_code == 200
-    assert (response.json()["name"], response.json()["script"], response.json()["status"]) == ("after", "new", "archived")
+    body = response.json()
+    assert (body["name"], body["script"], body["status"]) == ("after", "export default function () {}", "archived")
     test.refresh_from_db()
-    assert (test.name, test.script, test.status) == ("after", "new", "archived")
+    assert (test.name, test.script, test.status) == ("after", "export default function () {}", "archived")
 
 
 def test_patch_of_one_field_keeps_the_others(v1, tokens, acme):
