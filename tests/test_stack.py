@@ -116,6 +116,17 @@ def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
         run = wait_for_run(f"{base}/api/runs/{started_run.json()['runId']}", headers, proc)
         assert run["status"] == "pass", run
         assert run["metrics"]["totalRequests"] > 0 and run["agentId"] == "default"
+
+        # A client polling at the CLI's pace (every 2 s on one keep-alive connection)
+        # is never reset: web keeps idle connections open longer than that pause.
+        session, resets = requests.Session(), []
+        for _ in range(6):
+            try:
+                session.get(f"{base}/api/runs/{run['id']}", headers=headers, timeout=10)
+            except requests.ConnectionError as exc:
+                resets.append(exc)
+            time.sleep(2.0)
+        assert resets == []
     finally:
         proc.send_signal(signal.SIGINT)
         try:
