@@ -27,6 +27,29 @@ class InvalidSpec(RunnerError):
     """A RunSpec cannot be turned into a command (bad parameter name, bad value)."""
 
 
+class InvalidSettings(InvalidSpec):
+    """Thresholds or parameters that break the rules of runners/validation.py.
+
+    ``field`` names the object ("thresholds" or "parameters"). ``errors`` maps
+    each offending key to its messages; it is empty when ``problem`` says what
+    is wrong with the object as a whole (not an object, too many entries).
+    """
+
+    def __init__(self, field: str, *, errors: dict[str, list[str]] | None = None, problem: str = ""):
+        self.field = field
+        self.errors = dict(errors or {})
+        self.problem = problem
+        if self.errors:
+            key, messages = next(iter(self.errors.items()))
+            super().__init__(f"{field}: {key}: {messages[0]}")
+        else:
+            super().__init__(f"{field}: {problem}")
+
+    def details(self) -> dict:
+        """Per-field details: ``{field: {key: [messages]}}``, or ``{field: [problem]}`` for the whole object."""
+        return {self.field: self.errors} if self.errors else {self.field: [self.problem]}
+
+
 class ParseError(RunnerError):
     """Tool output could not be read.
 

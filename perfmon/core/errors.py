@@ -22,6 +22,17 @@ class ValidationFailed(PerfmonError):
     code = "invalid_request"
     status = 400
 
+    @classmethod
+    def of(cls, details: dict[str, Any]) -> ValidationFailed:
+        """The error for per-field ``details`` (a list of messages, or an object of them per key,
+        for each field); its message repeats the first problem ("parameters: BAD NAME: ...")."""
+        path, problem = [], details
+        while isinstance(problem, dict) and problem:
+            key, problem = next(iter(problem.items()))
+            path.append(str(key))
+        message = problem[0] if isinstance(problem, list) and problem else "invalid value"
+        return cls(": ".join([*path, message]), details=details)
+
 
 class NotFound(PerfmonError):
     code = "not_found"

@@ -14,19 +14,24 @@ from django.db import transaction
 from perfmon.core.errors import ValidationFailed
 from perfmon.definitions.models import TestDefinition, TestStatus, Tool
 from perfmon.definitions.scriptcheck import k6_syntax_error
+from runners.errors import InvalidSettings
+from runners.validation import clean_parameters
 
-# A script is sent to an agent and stored per run: keep it to the size of a script, not a data set.
-DEFAULT_MAX_SCRIPT_BYTES = 1024 * 1024
 EDITABLE_FIELDS = ("name", "tool", "script", "script_filename", "status", "parameters")
 
 
 def max_script_bytes() -> int:
-    return getattr(settings, "PERFMON_MAX_SCRIPT_BYTES", DEFAULT_MAX_SCRIPT_BYTES)
+    """The largest script accepted, in UTF-8 bytes (PERFMON_MAX_SCRIPT_BYTES, 1 MiB by default).
+
+    A script is sent to an agent and stored with every run: it is kept to the
+    size of a script, not of a data set.
+    """
+    return settings.PERFMON_MAX_SCRIPT_BYTES
 
 
 def _clean(fields: dict) -> dict:
     """Validate the given subset of a definition's fields; raise ValidationFailed with per-field details."""
-    errors: dict[str, list[str]] = {}
+    errors: dict = {}  # field -> messages, or key -> messages for parameters
     cleaned = dict(fields)
     if "name" in fields:
         cleaned["name"] = (fields["name"] or "").strip()
@@ -47,13 +52,13 @@ def _clean(fields: dict) -> dict:
         elif len(script.encode()) > (limit := max_script_bytes()):
             errors["script"] = [f"A script may be at most {limit} bytes."]
     if "parameters" in fields:
-        params = fields["parameters"] if fields["parameters"] is not None else {}
-        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-            errors["parameters"] = ["Parameters are an object of names to values."]
-        cleaned["parameters"] = params
+        # The tool's environment: the rules are runners', checked here so no stored test fails its runs.
+        try:
+            cleaned["parameters"] = clean_parameters(fields["parameters"])
+        except InvalidSettings as exc:
+            errors.update(exc.details())
     if errors:
-        field, messages = next(iter(errors.items()))
-        raise ValidationFailed(f"{field}: {messages[0]}", details=errors)
+        raise ValidationFailed.of(errors)
     return cleaned
 
 
@@ -76,7 +81,6 @@ def create_test(
     status: str = TestStatus.DRAFT,
     script_filename: str = "",
     parameters: dict | None = None,
-    actor: str = "",
 ) -> TestDefinition:
     """A new test definition of ``tenant`` (status ``draft`` unless given). Raises ValidationFailed."""
     fields = _clean(
@@ -86,7 +90,7 @@ def create_test(
     return TestDefinition.objects.create(tenant=tenant, script_filename=script_filename or "", **fields)
 
 
-def update_test(*, tenant, test: TestDefinition, actor: str = "", **changes) -> TestDefinition:
+def update_test(*, tenant, test: TestDefinition, **changes) -> TestDefinition:
     """Change some of ``name, tool, script, script_filename, status, parameters`` of ``tenant``'s test.
 
     Raises ValidationFailed for unknown fields or invalid values. Runs already
@@ -113,7 +117,7 @@ def update_test(*, tenant, test: TestDefinition, actor: str = "", **changes) -> 
     return test
 
 
-def delete_test(*, tenant, test: TestDefinition, actor: str = "") -> None:
+def delete_test(*, tenant, test: TestDefinition) -> None:
     """Delete ``tenant``'s standalone test; its runs (active ones included) are kept and unaffected.
 
     A monitor's own test is deleted with its monitor, never on its own

@@ -98,7 +98,7 @@ def machine_id_for(name: str, hostname: str = "") -> str:
     return base
 
 
-def register_machine(*, tenant, name: str, hostname: str, location: str = "", actor: str = "", **facts) -> NewAgent:
+def register_machine(*, tenant, name: str, hostname: str, location: str = "", **facts) -> NewAgent:
     """Register a machine of ``tenant``: an agent with host facts and a one-time enrollment token.
 
     ``facts`` are among ip_address, os, arch, cpu_cores, memory_gb. The agent id
@@ -137,7 +137,7 @@ class MachineRemoval:
     active_runs: int
 
 
-def delete_machine(*, tenant, agent_id: str, actor: str = "") -> MachineRemoval:
+def delete_machine(*, tenant, agent_id: str) -> MachineRemoval:
     """Remove ``tenant``'s own agent, or drain it first when it has queued or running runs.
 
     An idle agent is deleted at once: its credentials stop working and its

@@ -11,7 +11,6 @@ schedule more frequent than the tier allows is a Conflict (409).
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,13 +25,18 @@ from perfmon.monitors.models import DEFAULT_APDEX_T_MS, Monitor
 from perfmon.monitors.selectors import monitor_count
 from perfmon.tenants.models import Tenant
 from perfmon.tenants.services import effective_license
+from runners.errors import InvalidSettings
+from runners.validation import clean_thresholds
 
-THRESHOLD_KEYS = frozenset({"latencyMs", "errorRatePercent", "apdexMin", "latencyPercentile"})
 MAX_APDEX_T_MS = 600_000
+# The alert rules (perfmon/alerts/rules.py), which operators set in the admin.
+ALERT_RULE_FIELDS = frozenset(
+    {"alert_after_failures", "maintenance_cron", "maintenance_minutes", "maintenance_start", "maintenance_end"}
+)
 # Fields update_monitor changes on the monitor row and on its test definition.
 MONITOR_FIELDS = frozenset(
     {"name", "schedule", "timezone", "enabled", "thresholds", "parameters", "apdex_t_ms", "agent", "location"}
-)
+) | ALERT_RULE_FIELDS
 TEST_FIELDS = frozenset({"name", "tool", "script", "script_filename", "parameters"})
 UPDATABLE = MONITOR_FIELDS | TEST_FIELDS
 
@@ -54,21 +58,38 @@ def _clean_schedule(expression: str, tz_name: str) -> str:
 
 
 def _clean_thresholds(thresholds) -> dict:
-    thresholds = thresholds or {}
-    if not isinstance(thresholds, dict):
-        raise _fail("thresholds", "Thresholds are an object of numbers.")
-    for key, value in thresholds.items():
-        if key not in THRESHOLD_KEYS:
-            raise _fail("thresholds", f"unknown threshold '{key}'")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise _fail("thresholds", f"'{key}' must be a number")
-    return thresholds
+    # runners' rules, the ones the run is judged by: nothing stored here can fail a judgement later.
+    try:
+        return clean_thresholds(thresholds)
+    except InvalidSettings as exc:
+        raise ValidationFailed.of(exc.details()) from None
 
 
 def _clean_apdex_t(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_APDEX_T_MS:
         raise _fail("apdex_t_ms", f"Apdex T is a whole number of milliseconds from 1 to {MAX_APDEX_T_MS}.")
     return value
+
+
+def _clean_alert_rules(changes: dict, current: Monitor) -> None:
+    """Check the alert-rule fields among ``changes`` (in place): the rules read them on every run."""
+    for name in ("alert_after_failures", "maintenance_minutes"):
+        if name in changes:
+            value, low = changes[name], 1 if name == "alert_after_failures" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise _fail(name, f"A whole number of at least {low} is required.")
+    if "maintenance_cron" in changes:
+        expression = (changes["maintenance_cron"] or "").strip()
+        if expression:
+            try:
+                expression = cron.validate(expression)
+            except cron.InvalidSchedule as exc:
+                raise _fail("maintenance_cron", str(exc)) from None
+        changes["maintenance_cron"] = expression
+    start = changes.get("maintenance_start", current.maintenance_start)
+    end = changes.get("maintenance_end", current.maintenance_end)
+    if start is not None and end is not None and end <= start:
+        raise _fail("maintenance_end", "The maintenance window must end after it starts.")
 
 
 def _clean_agent(tenant, agent):
@@ -139,7 +160,6 @@ def create_monitor(
     agent=None,
     location: str = "",
     script_filename: str = "",
-    actor: str = "",
 ) -> Monitor:
     """A new monitor of ``tenant`` with its own test definition, both in one transaction.
 
@@ -165,7 +185,6 @@ def create_monitor(
             status=TestStatus.ACTIVE,
             script_filename=script_filename,
             parameters=parameters or {},
-            actor=actor,
         )
         monitor = Monitor(
             tenant=tenant,
@@ -185,7 +204,7 @@ def create_monitor(
     return monitor
 
 
-def update_monitor(*, tenant, monitor: Monitor, actor: str = "", **changes) -> Monitor:
+def update_monitor(*, tenant, monitor: Monitor, **changes) -> Monitor:
     """Change any subset of a monitor's fields (``UPDATABLE``), its test definition's included.
 
     ``thresholds`` and ``parameters`` replace the whole object. ``next_run_at``
@@ -200,6 +219,8 @@ def update_monitor(*, tenant, monitor: Monitor, actor: str = "", **changes) -> M
         raise ValidationFailed(
             f"unknown field: {unknown[0]}", details={name: ["Unknown field."] for name in unknown}
         )
+    if not changes:
+        return monitor  # nothing asked, nothing written: updated_at stays as it was
     with transaction.atomic():
         # Locked, so a scheduler tick claiming this monitor sees the change whole or not at all.
         current = (
@@ -209,7 +230,9 @@ def update_monitor(*, tenant, monitor: Monitor, actor: str = "", **changes) -> M
         schedule = changes.get("schedule", current.schedule)
         tz_name = changes.get("timezone", current.timezone)
         timing_changed = "schedule" in changes or "timezone" in changes
-        if timing_changed:
+        enabling = changes.get("enabled") is True and not current.enabled
+        if timing_changed or enabling:
+            # Enabling computes next_run_at from the stored schedule, so it must still be a usable one.
             schedule = _clean_schedule(schedule, tz_name)
         if "thresholds" in changes:
             changes["thresholds"] = _clean_thresholds(changes["thresholds"])
@@ -219,13 +242,13 @@ def update_monitor(*, tenant, monitor: Monitor, actor: str = "", **changes) -> M
             changes["agent"] = _clean_agent(tenant, changes["agent"])
         if "location" in changes:
             changes["location"] = (changes["location"] or "").strip()
-        enabling = changes.get("enabled") is True and not current.enabled
+        _clean_alert_rules(changes, current)
         if timing_changed or enabling:
             _check_interval(tenant, schedule, tz_name)
 
         test_changes = {key: value for key, value in changes.items() if key in TEST_FIELDS}
         if test_changes:
-            update_test(tenant=tenant, test=current.test, actor=actor, **test_changes)
+            update_test(tenant=tenant, test=current.test, **test_changes)
         for key in MONITOR_FIELDS & set(changes):
             value = changes[key]
             if key == "schedule":
@@ -239,7 +262,7 @@ def update_monitor(*, tenant, monitor: Monitor, actor: str = "", **changes) -> M
     return current
 
 
-def delete_monitor(*, tenant, monitor: Monitor, actor: str = "") -> None:
+def delete_monitor(*, tenant, monitor: Monitor) -> None:
     """Delete a monitor, its test definition and its alerts.
 
     Its runs stay in the history (their ``monitor`` and ``test`` become

@@ -10,14 +10,23 @@ from django import forms
 from perfmon.definitions.models import Tool
 from perfmon.definitions.services import max_script_bytes
 from perfmon.monitors.models import DEFAULT_APDEX_T_MS
+from runners.errors import InvalidSettings
+from runners.validation import clean_parameters
 
 PERCENTILES = [(50, "p50"), (90, "p90"), (95, "p95"), (99, "p99")]
-# Service field names (and the thresholds' keys) -> the form field that shows their errors.
+# Service field names -> the form field that shows their errors.
 ERROR_FIELDS = {
     "apdex_t_ms": "apdex_t_ms",
     "thresholds": "latency_ms",
     "script": "script_file",
     "parameters": "parameters",
+}
+# Threshold keys (the services' per-key details) -> the form field each one is entered in.
+THRESHOLD_FIELDS = {
+    "latencyMs": "latency_ms",
+    "latencyPercentile": "latency_percentile",
+    "errorRatePercent": "error_rate_percent",
+    "apdexMin": "apdex_min",
 }
 
 
@@ -44,6 +53,13 @@ def parse_parameters(text: str) -> dict[str, str]:
             raise forms.ValidationError(f"Line {number}: write NAME=value.")
         params[name.strip()] = value.strip()
     return params
+
+
+def _messages(messages) -> list[str]:
+    """A field's messages, flattening per-key ones ({"BAD NAME": ["…"]}) to "BAD NAME: …"."""
+    if isinstance(messages, dict):
+        return [f"{key}: {message}" for key, items in messages.items() for message in items]
+    return list(messages)
 
 
 def _lf(text: str) -> str:
@@ -110,7 +126,11 @@ class MonitorForm(forms.Form):
             raise forms.ValidationError("The script must be UTF-8 text.") from None
 
     def clean_parameters(self):
-        return parse_parameters(self.cleaned_data.get("parameters", ""))
+        params = parse_parameters(self.cleaned_data.get("parameters", ""))
+        try:
+            return clean_parameters(params)  # the rules the services (and the tool's environment) apply
+        except InvalidSettings as exc:
+            raise forms.ValidationError(_messages(exc.details()["parameters"])) from None
 
     def clean_agent(self):
         value = self.cleaned_data.get("agent")
@@ -172,10 +192,15 @@ class MonitorForm(forms.Form):
         details = getattr(error, "details", None) or {}
         placed = False
         for field, messages in details.items():
+            if field == "thresholds" and isinstance(messages, dict):
+                # Per threshold key: each shows on the input it was typed in.
+                for key, key_messages in messages.items():
+                    self.add_error(THRESHOLD_FIELDS.get(key, "latency_ms"), _messages(key_messages))
+                placed = True
+                continue
             target = ERROR_FIELDS.get(field, field)
             if target in self.fields:
-                for message in messages:
-                    self.add_error(target, message)
+                self.add_error(target, _messages(messages))
                 placed = True
         if not placed:
             self.add_error(None, error.message)

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runners.builder import ResultBuilder
-from runners.errors import InvalidSpec, ParseError
+from runners.errors import ParseError
 from runners.result import Result, SeriesPoint
-
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from runners.validation import clean_parameters
 
 
 @dataclass(frozen=True)
@@ -81,20 +80,12 @@ class ExitOutcome:
 
 
 def parameter_env(parameters: Mapping[str, str]) -> dict[str, str]:
-    """Return the parameters as environment variables.
+    """Return the parameters as environment variables, by the rules of runners/validation.py.
 
-    Raises InvalidSpec for a name that is not a valid variable name
-    ([A-Za-z_][A-Za-z0-9_]*) or a value containing a NUL byte.
+    Raises InvalidSettings (an InvalidSpec) for a name that is not a valid
+    variable name or a value the environment cannot hold (a NUL byte).
     """
-    env = {}
-    for name, value in parameters.items():
-        if not isinstance(name, str) or not _PARAM_NAME.match(name):
-            raise InvalidSpec(f"parameter name {name!r} is not a valid environment variable name")
-        value = str(value)
-        if "\0" in value:
-            raise InvalidSpec(f"parameter {name} contains a NUL byte")
-        env[name] = value
-    return env
+    return clean_parameters(parameters)
 
 
 def exit_by_signal(code: int) -> ExitOutcome | None:

@@ -1,11 +1,13 @@
-"""The dashboard's small pure pieces: parameters text, threshold lines, comparisons and baselines."""
+"""The dashboard's small pure pieces: parameters text and the monitor form's checks, threshold lines,
+comparisons and baselines."""
 
 from __future__ import annotations
 
 import pytest
 from django import forms
 
-from perfmon.web.forms import format_parameters, parse_parameters
+from perfmon.core.errors import ValidationFailed
+from perfmon.web.forms import MonitorForm, format_parameters, parse_parameters
 from perfmon.web.queries import comparison, median_metrics, threshold_lines
 
 
@@ -49,3 +51,43 @@ def test_comparison_knows_which_direction_is_better():
     assert rows["throughput_rps"]["baseline"]["verdict"] == "worse"
     assert rows["error_rate"]["previous"]["verdict"] == "same"
     assert rows["apdex"]["previous"] is None and rows["p50_ms"]["value"] is None
+
+
+def _monitor_form(**overrides):
+    data = {"name": "Checkout", "tool": "k6", "script_text": "export default function () {}\n",
+            "schedule": "*/15 * * * *", "timezone": "UTC", "enabled": "on", "latency_percentile": "95",
+            "apdex_t_ms": "500", "parameters": ""}
+    data.update(overrides)
+    return MonitorForm(data=data)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("BAD NAME=1", "BAD NAME: A name is letters, digits and underscores, not starting with a digit."),
+     ('{"TOKEN": "a\\u0000b"}', "TOKEN: Null characters are not allowed."),
+     ("1ST=x\nOK=2", "1ST: A name is letters, digits and underscores, not starting with a digit.")],
+)
+def test_monitor_form_refuses_parameters_the_tool_cannot_take(text, shown):
+    form = _monitor_form(parameters=text)
+    assert not form.is_valid()
+    assert form.errors["parameters"] == [shown]
+
+
+def test_monitor_form_accepts_good_parameters_as_strings():
+    form = _monitor_form(parameters='{"USERS": 5, "BASE_URL": "http://127.0.0.1:8080"}')
+    assert form.is_valid(), form.errors
+    assert form.service_fields()["parameters"] == {"USERS": "5", "BASE_URL": "http://127.0.0.1:8080"}
+
+
+def test_service_errors_land_on_the_inputs_they_are_about():
+    form = _monitor_form()
+    assert form.is_valid(), form.errors
+    form.add_service_errors(ValidationFailed.of({
+        "thresholds": {"errorRatePercent": ["Must be at least 0 and at most 100."],
+                       "latencyPercentile": ["Must be one of 50, 90, 95, 99."]},
+        "parameters": {"BAD NAME": ["A name is letters, digits and underscores, not starting with a digit."]},
+    }))
+    assert form.errors["error_rate_percent"] == ["Must be at least 0 and at most 100."]
+    assert form.errors["latency_percentile"] == ["Must be one of 50, 90, 95, 99."]
+    assert form.errors["parameters"] == ["BAD NAME: A name is letters, digits and underscores, not starting with a digit."]
+    assert "__all__" not in form.errors

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import os
 import re
 from collections.abc import Mapping
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
@@ -22,36 +20,22 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from perfmon.core.errors import ValidationFailed
+from perfmon.definitions.services import max_script_bytes
+from runners import validation
+from runners.errors import InvalidSettings
+from runners.thresholds import LATENCY_PERCENTILES
 
 # --- thresholds -----------------------------------------------------------
-
-# key -> (lowest allowed, highest allowed, integral?)
-THRESHOLD_RULES: dict[str, tuple[float, float, bool]] = {
-    "latencyMs": (0.0, 3_600_000.0, False),
-    "errorRatePercent": (0.0, 100.0, False),
-    "apdexMin": (0.0, 1.0, False),
-    "latencyPercentile": (50.0, 99.0, True),
-}
-LATENCY_PERCENTILES = (50, 90, 95, 99)
+# The rules are runners/validation.py's, the same ones the services apply on every
+# write; these helpers only turn its InvalidSettings into DRF's per-field error.
 
 
-def _number(value) -> float:
-    """A finite float from a JSON number or a numeric string (form fields are strings)."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError
-    if isinstance(value, str):
-        value = value.strip()
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError
-    return number
-
-
-def _as_json_number(key: str, number: float) -> int | float:
-    """latencyMs 2000.0 reads back as 2000; the rates stay floats (5.0)."""
-    if key in ("latencyMs", "latencyPercentile") and number.is_integer():
-        return int(number)
-    return number
+def _translated(clean, data):
+    try:
+        return clean(data)
+    except InvalidSettings as exc:
+        # {"latencyMs": [...]} per key, or [message] for the whole object, under the field's own name.
+        raise serializers.ValidationError(exc.details()[exc.field]) from None
 
 
 def clean_thresholds(data) -> dict[str, int | float]:
@@ -59,38 +43,9 @@ def clean_thresholds(data) -> dict[str, int | float]:
 
     Raises ValidationError whose detail maps each bad key to its messages.
     """
-    if data is None or data == "":
+    if data == "":
         return {}
-    if not isinstance(data, Mapping):
-        raise serializers.ValidationError("Thresholds are an object such as {\"latencyMs\": 2000}.")
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, int | float] = {}
-    for key, raw in data.items():
-        if key not in THRESHOLD_RULES:
-            errors[key] = [f"Unknown threshold; use {', '.join(THRESHOLD_RULES)}."]
-            continue
-        if raw is None:
-            continue
-        try:
-            number = _number(raw)
-        except (TypeError, ValueError):
-            errors[key] = ["A valid number is required."]
-            continue
-        low, high, integral = THRESHOLD_RULES[key]
-        if key == "latencyPercentile":
-            if number not in LATENCY_PERCENTILES:
-                errors[key] = [f"Must be one of {', '.join(map(str, LATENCY_PERCENTILES))}."]
-                continue
-        elif not low <= number <= high or (key == "latencyMs" and number <= 0):
-            errors[key] = [f"Must be {'above' if key == 'latencyMs' else 'at least'} {low:g} and at most {high:g}."]
-            continue
-        if integral and not number.is_integer():
-            errors[key] = ["A whole number is required."]
-            continue
-        cleaned[key] = _as_json_number(key, number)
-    if errors:
-        raise serializers.ValidationError(errors)
-    return cleaned
+    return _translated(validation.clean_thresholds, data)
 
 
 @extend_schema_field(
@@ -118,7 +73,7 @@ class ThresholdsField(serializers.Field):
         out = {}
         for key, raw in (value or {}).items():
             try:
-                out[key] = _as_json_number(key, _number(raw))
+                out[key] = validation.json_number(key, validation.as_number(raw))
             except (TypeError, ValueError):
                 continue  # never stored by the services; ignore rather than fail a read
         return out
@@ -126,43 +81,12 @@ class ThresholdsField(serializers.Field):
 
 # --- parameters -----------------------------------------------------------
 
-# Parameters reach the tool as environment variables, so their names must be valid ones.
-PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MAX_PARAMETER_VALUE = 8192
-MAX_PARAMETERS = 200
-
 
 def clean_parameters(data) -> dict[str, str]:
     """Validated parameters: names like environment variables, scalar values as strings."""
-    if data is None or data == "":
+    if data == "":
         return {}
-    if not isinstance(data, Mapping):
-        raise serializers.ValidationError("Parameters are an object of names to values.")
-    if len(data) > MAX_PARAMETERS:
-        raise serializers.ValidationError(f"At most {MAX_PARAMETERS} parameters.")
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, str] = {}
-    for key, value in data.items():
-        if not isinstance(key, str) or not PARAMETER_NAME.match(key):
-            errors[str(key)] = ["A name is letters, digits and underscores, not starting with a digit."]
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, int | float) and not (isinstance(value, float) and not math.isfinite(value)):
-            value = str(value)
-        if not isinstance(value, str):
-            errors[key] = ["A value is a string (or a number or boolean)."]
-            continue
-        if len(value) > MAX_PARAMETER_VALUE:
-            errors[key] = [f"A value may be at most {MAX_PARAMETER_VALUE} characters."]
-            continue
-        if "\x00" in value:
-            errors[key] = ["Null characters are not allowed."]
-            continue
-        cleaned[key] = value
-    if errors:
-        raise serializers.ValidationError(errors)
-    return cleaned
+    return _translated(validation.clean_parameters, data)
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
@@ -177,10 +101,6 @@ class ParametersField(serializers.Field):
 
 
 # --- scripts --------------------------------------------------------------
-
-
-def max_script_bytes() -> int:
-    return settings.PERFMON_MAX_SCRIPT_BYTES
 
 
 def _too_big(size: int, limit: int) -> serializers.ValidationError:

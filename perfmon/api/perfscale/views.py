@@ -108,7 +108,7 @@ class MachineListView(PerfscaleView):
     )
     def post(self, request: Request) -> Response:
         data = self.body(s.MachineCreateSerializer)
-        new = fleet.register_machine(tenant=self.tenant, actor=self.actor, **data)
+        new = fleet.register_machine(tenant=self.tenant, **data)
         body = s.MachineSerializer(new.agent).data
         body["enrollment_token"] = new.enrollment_token
         return Response(body, status=status.HTTP_201_CREATED)
@@ -125,7 +125,7 @@ class MachineDetailView(PerfscaleView):
         summary="Remove a machine (one with pending or running tasks is drained first)",
     )
     def delete(self, request: Request, machine_id: str) -> Response:
-        fleet.delete_machine(tenant=self.tenant, agent_id=machine_id, actor=self.actor)
+        fleet.delete_machine(tenant=self.tenant, agent_id=machine_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -142,7 +142,7 @@ class TestListView(PerfscaleView):
     @extend_schema(tags=["Tests"], request=s.TestCreateSerializer, responses={201: s.TestSerializer})
     def post(self, request: Request) -> Response:
         data = self.body(s.TestCreateSerializer)
-        test = test_services.create_test(tenant=self.tenant, actor=self.actor, **data)
+        test = test_services.create_test(tenant=self.tenant, **data)
         return Response(s.TestSerializer(test).data, status=status.HTTP_201_CREATED)
 
 
@@ -158,14 +158,14 @@ class TestDetailView(PerfscaleView):
     def patch(self, request: Request, test_id: str) -> Response:
         test = tests.standalone_test(self.tenant, test_id)
         changes = self.body(s.TestUpdateSerializer, partial=True)
-        test = test_services.update_test(tenant=self.tenant, test=test, actor=self.actor, **changes)
+        test = test_services.update_test(tenant=self.tenant, test=test, **changes)
         return Response(s.TestSerializer(test).data)
 
     @extend_schema(tags=["Tests"], responses={204: None},
                    summary="Delete a test (tasks already started are not affected)")
     def delete(self, request: Request, test_id: str) -> Response:
         test = tests.standalone_test(self.tenant, test_id)
-        test_services.delete_test(tenant=self.tenant, test=test, actor=self.actor)
+        test_services.delete_test(tenant=self.tenant, test=test)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -66,7 +66,7 @@ def monitor_create(request, viewer):
     form = MonitorForm(request.POST or None, request.FILES or None, agents=agents)
     if request.method == "POST" and form.is_valid():
         try:
-            monitor = create_monitor(tenant=viewer.tenant, actor=viewer.actor, **form.service_fields())
+            monitor = create_monitor(tenant=viewer.tenant, **form.service_fields())
         except (ValidationFailed, Conflict, LicenseLimitReached) as exc:
             form.add_service_errors(exc)
         else:
@@ -85,7 +85,7 @@ def monitor_edit(request, viewer, monitor_id):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            update_monitor(tenant=viewer.tenant, monitor=monitor, actor=viewer.actor, **form.service_fields())
+            update_monitor(tenant=viewer.tenant, monitor=monitor, **form.service_fields())
         except (ValidationFailed, Conflict) as exc:
             form.add_service_errors(exc)
         else:
@@ -98,7 +98,7 @@ def monitor_edit(request, viewer, monitor_id):
 @tenant_view(write=True)
 def monitor_delete(request, viewer, monitor_id):
     monitor = monitor_for_tenant(viewer.tenant, monitor_id)
-    delete_monitor(tenant=viewer.tenant, monitor=monitor, actor=viewer.actor)
+    delete_monitor(tenant=viewer.tenant, monitor=monitor)
     messages.success(request, f"Monitor “{monitor.name}” deleted; its runs stay in the history.")
     return redirect("web:monitors")
 

@@ -51,6 +51,50 @@ def test_create_validates_for_every_caller(acme, fields, detail):
     assert detail in caught.value.details
 
 
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        ({"thresholds": {"latencyPercentile": 42}}, {"thresholds": {"latencyPercentile": ["Must be one of 50, 90, 95, 99."]}}),
+        ({"thresholds": {"errorRatePercent": 500}},
+         {"thresholds": {"errorRatePercent": ["Must be at least 0 and at most 100."]}}),
+        ({"parameters": {"BAD NAME": "x"}},
+         {"parameters": {"BAD NAME": ["A name is letters, digits and underscores, not starting with a digit."]}}),
+        ({"parameters": {"TOKEN": "a\x00b"}}, {"parameters": {"TOKEN": ["Null characters are not allowed."]}}),
+    ],
+)
+def test_create_refuses_what_a_run_could_not_use_and_stores_nothing(acme, fields, details):
+    with pytest.raises(ValidationFailed) as caught:
+        new(acme, **fields)
+    assert caught.value.details == details
+    field, per_key = next(iter(details.items()))
+    key, messages = next(iter(per_key.items()))
+    assert caught.value.message == f"{field}: {key}: {messages[0]}"
+    assert not Monitor.objects.for_tenant(acme).exists() and not TestDefinition.objects.for_tenant(acme).exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"thresholds": {"latencyPercentile": 42}}, {"thresholds": {"errorRatePercent": 500}},
+     {"parameters": {"BAD NAME": "x"}}, {"parameters": {"TOKEN": "a\x00b"}}],
+)
+def test_update_refuses_what_a_run_could_not_use_and_changes_nothing(acme, change):
+    monitor = new(acme, thresholds={"latencyMs": 500}, parameters={"A": "1"})
+    with pytest.raises(ValidationFailed) as caught:
+        update_monitor(tenant=acme, monitor=monitor, **change)
+    assert set(caught.value.details) == set(change)
+    stored = Monitor.objects.for_tenant(acme).select_related("test").get()
+    assert stored.thresholds == {"latencyMs": 500}
+    assert stored.parameters == stored.test.parameters == {"A": "1"}
+
+
+def test_stored_thresholds_and_parameters_are_the_cleaned_ones(acme):
+    monitor = new(acme, thresholds={"latencyMs": 750.0, "latencyPercentile": 99.0, "apdexMin": None},
+                  parameters={"USERS": 5, "DEBUG": False})
+    stored = Monitor.objects.for_tenant(acme).select_related("test").get(pk=monitor.pk)
+    assert stored.thresholds == {"latencyMs": 750, "latencyPercentile": 99}
+    assert stored.parameters == stored.test.parameters == {"USERS": "5", "DEBUG": "false"}
+
+
 def test_create_refuses_an_agent_of_another_tenant(acme, globex):
     with pytest.raises(ValidationFailed):
         new(acme, agent=make_agent("globex-1", tenant=globex))
@@ -64,6 +108,39 @@ def test_disabled_monitor_has_no_next_run_and_enabling_sets_it(acme):
     assert monitor.next_run_at is not None
     monitor = update_monitor(tenant=acme, monitor=monitor, enabled=False)
     assert Monitor.objects.for_tenant(acme).get().next_run_at is None
+
+
+def test_an_empty_change_writes_nothing(acme):
+    monitor = new(acme)
+    before = Monitor.objects.for_tenant(acme).get().updated_at
+    assert update_monitor(tenant=acme, monitor=monitor).pk == monitor.pk
+    assert Monitor.objects.for_tenant(acme).get().updated_at == before
+
+
+def test_enabling_refuses_a_schedule_that_cannot_run(acme):
+    monitor = new(acme, enabled=False)
+    Monitor.objects.for_tenant(acme).update(schedule="61 * * * *")  # as an old row might hold
+    with pytest.raises(ValidationFailed) as caught:
+        update_monitor(tenant=acme, monitor=monitor, enabled=True)
+    assert "schedule" in caught.value.details
+    stored = Monitor.objects.for_tenant(acme).get()
+    assert stored.enabled is False and stored.next_run_at is None
+
+
+def test_alert_rules_are_checked(acme):
+    monitor = new(acme)
+    start = timezone.now()
+    changed = update_monitor(tenant=acme, monitor=monitor, alert_after_failures=3, maintenance_cron=" 0  2 * * * ",
+                             maintenance_minutes=30, maintenance_start=start, maintenance_end=start + timedelta(hours=1))
+    assert (changed.alert_after_failures, changed.maintenance_cron, changed.maintenance_minutes) == (3, "0 2 * * *", 30)
+    for bad, field in [({"alert_after_failures": 0}, "alert_after_failures"),
+                       ({"maintenance_cron": "every night"}, "maintenance_cron"),
+                       ({"maintenance_minutes": -1}, "maintenance_minutes"),
+                       ({"maintenance_end": start - timedelta(minutes=1)}, "maintenance_end")]:
+        with pytest.raises(ValidationFailed) as caught:
+            update_monitor(tenant=acme, monitor=changed, **bad)
+        assert field in caught.value.details
+    assert Monitor.objects.for_tenant(acme).get().maintenance_end == start + timedelta(hours=1)
 
 
 def test_schedule_and_timezone_changes_move_next_run(acme):

@@ -95,7 +95,7 @@ class MonitorListView(MonitorApiView):
     )
     def post(self, request: Request) -> Response:
         serializer = _write_serializer(self, request, partial=False)
-        monitor = create_monitor(tenant=self.tenant, actor=self.actor, **serializer.service_kwargs())
+        monitor = create_monitor(tenant=self.tenant, **serializer.service_kwargs())
         body = MonitorDetailSerializer(monitor).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": self.link(f"monitors/{monitor.pk}")})
 
@@ -130,7 +130,7 @@ class MonitorDetailView(MonitorApiView):
     def patch(self, request: Request, monitorId: str) -> Response:  # noqa: N803
         monitor = monitor_for_tenant(self.tenant, monitorId)
         serializer = _write_serializer(self, request, partial=True)
-        monitor = update_monitor(tenant=self.tenant, monitor=monitor, actor=self.actor, **serializer.service_kwargs())
+        monitor = update_monitor(tenant=self.tenant, monitor=monitor, **serializer.service_kwargs())
         return Response(MonitorDetailSerializer(monitor).data)
 
     @extend_schema(
@@ -141,7 +141,7 @@ class MonitorDetailView(MonitorApiView):
     )
     def delete(self, request: Request, monitorId: str) -> Response:  # noqa: N803
         monitor = monitor_for_tenant(self.tenant, monitorId)
-        delete_monitor(tenant=self.tenant, monitor=monitor, actor=self.actor)
+        delete_monitor(tenant=self.tenant, monitor=monitor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
