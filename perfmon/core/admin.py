@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+
+from perfmon.core.errors import PerfmonError
+
+_UNSET = object()
 
 
 class OperatorAdmin(admin.ModelAdmin):
@@ -14,6 +19,66 @@ class OperatorAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return self.model._default_manager.get_queryset()
+
+    def report(self, request, done: int, what: str, failures: list[str]) -> None:
+        """An action's outcome: how many objects it changed, and why the others were left alone."""
+        self.message_user(request, f"{done} {what}.", messages.SUCCESS)
+        for failure in failures:
+            self.message_user(request, failure, messages.ERROR)
+
+
+class ServiceForm(forms.ModelForm):
+    """A change form that writes through its app's service, so the admin is no second write path.
+
+    The service is called as the last step of validation (after Django's own
+    checks): only there can its ValidationFailed or Conflict still become
+    messages on the form's fields. ServiceAdmin.save_model then has nothing
+    left to write. Subclasses implement ``write(stored, changes)``.
+    """
+
+    def write(self, stored, changes: dict) -> None:
+        raise NotImplementedError
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        changes = {
+            name: self.cleaned_data[name] for name in self.changed_data
+            if name in self.cleaned_data and self.cleaned_data[name] != self.initial.get(name, _UNSET)
+        }
+        if not changes:
+            return
+        # The stored row, not self.instance, which the form has already overwritten with its input.
+        stored = type(self.instance)._default_manager.get(pk=self.instance.pk)
+        try:
+            self.write(stored, changes)
+        except PerfmonError as exc:
+            self._add_service_errors(exc)
+
+    def _add_service_errors(self, error: PerfmonError) -> None:
+        placed = False
+        for field, problems in (error.details or {}).items():
+            if field not in self.fields:
+                continue
+            if isinstance(problems, dict):  # per key of a JSON field: "BAD NAME: ..."
+                problems = [f"{key}: {message}" for key, items in problems.items() for message in items]
+            self.add_error(field, list(problems))
+            placed = True
+        if not placed:
+            self.add_error(None, error.message)
+
+
+class ServiceAdmin(OperatorAdmin):
+    """An admin whose change form is a ServiceForm: the service has saved the object already."""
+
+    def has_add_permission(self, request):
+        # New objects come from their services' own entry points (API, dashboard, commands),
+        # which create what belongs with them and show secrets once.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        pass  # written by the form's service call (ServiceForm)
 
 
 def admin_link(obj, label: str | None = None) -> str:

@@ -68,6 +68,33 @@ def set_drained(*, agent: Agent, drained: bool) -> Agent:
     return agent
 
 
+OPERATOR_FIELDS = ("name", "location", "capacity", "drained")
+
+
+def update_agent(*, agent: Agent, **changes) -> Agent:
+    """Change what operators decide about an agent: ``name, location, capacity, drained``.
+
+    Its host facts, tools and version are the agent's own report and change
+    only through enrollment. Raises ValidationFailed for other fields or
+    invalid values.
+    """
+    unknown = sorted(set(changes) - set(OPERATOR_FIELDS))
+    if unknown:
+        raise ValidationFailed(f"unknown field: {unknown[0]}", details={name: ["Unknown field."] for name in unknown})
+    capacity = changes.get("capacity", agent.capacity)
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        message = "An agent runs at least 1 run at a time."
+        raise ValidationFailed(f"capacity: {message}", details={"capacity": [message]})
+    for name in ("name", "location"):
+        if name in changes:
+            changes[name] = (changes[name] or "").strip()
+    for name, value in changes.items():
+        setattr(agent, name, value)
+    if changes:
+        agent.save(update_fields=[*changes, "updated_at"])
+    return agent
+
+
 def agent_for_tenant(tenant, agent_id: str) -> Agent:
     """The tenant's own or a shared agent. Raises NotFound."""
     try:

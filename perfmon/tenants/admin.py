@@ -1,8 +1,8 @@
-from django.contrib import admin, messages
-from django.utils import timezone
+from django.contrib import admin
 
 from perfmon.core.admin import OperatorAdmin
 from perfmon.tenants.models import ApiKey, License, Membership, Tenant
+from perfmon.tenants.services import revoke_api_key
 
 
 class MembershipInline(admin.TabularInline):
@@ -31,11 +31,12 @@ class ApiKeyAdmin(OperatorAdmin):
     list_filter = ["tenant", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["prefix", "name", "tenant__slug"]
     fields = ["tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    # Nothing is edited here: a key is revoked (the action) and replaced, never moved or renamed.
+    readonly_fields = fields
     actions = ["revoke"]
 
     def has_add_permission(self, request):
-        # Keys are created with `manage.py create_api_key` or the API, which show the secret once.
+        # Keys are created with `manage.py create_api_key`, which shows the secret once.
         return False
 
     @admin.display(description="key")
@@ -44,8 +45,10 @@ class ApiKeyAdmin(OperatorAdmin):
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
+        active = list(queryset.filter(revoked_at__isnull=True).select_related("tenant"))
+        for api_key in active:
+            revoke_api_key(tenant=api_key.tenant, api_key_id=api_key.pk)
+        self.report(request, len(active), "key(s) revoked", [])
 
 
 @admin.register(License)
