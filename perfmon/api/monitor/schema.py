@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes
 
-from perfmon.api.monitor.serializers import ErrorSerializer
+from perfmon.api.common.serializers import ErrorSerializer
 
 _MEANING = {
     400: "Invalid request (per-field messages in details)",

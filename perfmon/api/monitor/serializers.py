@@ -1,8 +1,11 @@
-"""The camelCase shapes of the perf-monitor API (/api).
+"""The shapes of the perf-monitor API (/api), in snake_case.
 
-Input serializers validate and translate to the services' keyword
-arguments; output serializers render the documented fields (and a few
-additive ones, listed in docs/api.md).
+The surface's parsers, renderer and schema put them on the wire in
+camelCase (casing.py): ``agent_id`` is ``agentId``, ``apdex_t`` is
+``apdexT``. Input serializers validate and translate to the services'
+keyword arguments; output serializers render the documented fields (and a
+few additive ones, listed in docs/api.md). ``source=`` appears only where
+the name differs from the model's beyond casing.
 """
 
 from __future__ import annotations
@@ -26,17 +29,6 @@ from perfmon.monitors.models import DEFAULT_APDEX_T_MS
 from perfmon.monitors.services import MAX_APDEX_T_MS
 from perfmon.runs.reasons import run_reason
 
-
-class ErrorSerializer(serializers.Serializer):
-    """The error envelope of every non-2xx answer."""
-
-    error = serializers.CharField(help_text="machine-readable code, e.g. not_found")
-    message = serializers.CharField()
-    details = serializers.DictField(
-        required=False, help_text="per-field messages (field -> list of strings, or nested objects)"
-    )
-
-
 # --- monitors -------------------------------------------------------------
 
 _TOOLS = ", ".join(Tool.values)
@@ -58,20 +50,20 @@ class MonitorWriteSerializer(serializers.Serializer):
     parameters = ParametersField(
         required=False, allow_null=True, help_text="passed to the tool as environment variables; null clears them"
     )
-    scriptContent = Base64ScriptField(required=False, help_text="the script, base64 (JSON bodies)")
+    script_content = Base64ScriptField(required=False, help_text="the script, base64 (JSON bodies)")
     script = ScriptUploadField(required=False, help_text="the script file (multipart bodies)")
-    scriptFilename = serializers.CharField(
+    script_filename = serializers.CharField(
         max_length=255, required=False, allow_blank=True, help_text="file name for scriptContent (optional)"
     )
-    agentId = serializers.CharField(
-        max_length=63, required=False, allow_null=True, allow_blank=True,
+    agent_id = serializers.CharField(
+        source="agent", max_length=63, required=False, allow_null=True, allow_blank=True,
         help_text="pin runs to this agent (null: no pin)",
     )
     location = serializers.CharField(
         max_length=63, required=False, allow_blank=True, help_text="run on an agent of this location"
     )
-    apdexT = serializers.IntegerField(
-        min_value=1, max_value=MAX_APDEX_T_MS, required=False,
+    apdex_t = serializers.IntegerField(
+        source="apdex_t_ms", min_value=1, max_value=MAX_APDEX_T_MS, required=False,
         help_text=f"Apdex T in milliseconds (default {DEFAULT_APDEX_T_MS})",
     )
 
@@ -88,7 +80,7 @@ class MonitorWriteSerializer(serializers.Serializer):
             raise serializers.ValidationError(str(exc)) from None
         return value
 
-    def validate_agentId(self, value):  # noqa: N802 - the API's field name
+    def validate_agent_id(self, value):
         if not value:
             return None
         try:
@@ -97,47 +89,42 @@ class MonitorWriteSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"Unknown agent '{value}'.") from None
 
     def validate(self, attrs):
-        given = [name for name in ("script", "scriptContent") if name in attrs]
+        given = [name for name in ("script", "script_content") if name in attrs]
         if len(given) > 1:
             raise serializers.ValidationError(
                 {"script": ["Send the script once: a file (script) or base64 (scriptContent), not both."]}
             )
         if not self.partial and not given:
             raise serializers.ValidationError(
-                {"scriptContent": ["A script is required: upload a file as script or send base64 scriptContent."]}
+                {"script_content": ["A script is required: upload a file as script or send base64 scriptContent."]}
             )
-        if "scriptFilename" in attrs and "scriptContent" not in attrs:
-            raise serializers.ValidationError({"scriptFilename": ["Only used together with scriptContent."]})
+        if "script_filename" in attrs and "script_content" not in attrs:
+            raise serializers.ValidationError({"script_filename": ["Only used together with scriptContent."]})
         return attrs
 
     def service_kwargs(self) -> dict:
         """The validated data as keyword arguments of create_monitor / update_monitor."""
         data = dict(self.validated_data)
-        out = {}
-        renames = {"apdexT": "apdex_t_ms", "agentId": "agent"}
-        for name, value in data.items():
-            if name == "script":
-                out["script"], out["script_filename"] = value
-            elif name == "scriptContent":
-                out["script"] = value
-                out.setdefault("script_filename", data.get("scriptFilename", ""))
-            elif name != "scriptFilename":
-                out[renames.get(name, name)] = value
-        return out
+        if "script" in data:  # an upload: (text, file name)
+            data["script"], data["script_filename"] = data["script"]
+        elif "script_content" in data:
+            data["script"] = data.pop("script_content")
+            data.setdefault("script_filename", "")
+        return data
 
 
 class MonitorJsonCreateSerializer(MonitorWriteSerializer):
     """The JSON create body (schema only): the script as base64."""
 
     script = None
-    scriptContent = Base64ScriptField(help_text="the script, base64")
+    script_content = Base64ScriptField(help_text="the script, base64")
 
 
 class MonitorMultipartCreateSerializer(MonitorWriteSerializer):
     """The multipart create body (schema only): the script as a file upload."""
 
-    scriptContent = None
-    scriptFilename = None
+    script_content = None
+    script_filename = None
     script = serializers.FileField(help_text="the script file")
 
 
@@ -146,47 +133,41 @@ class MonitorSerializer(serializers.Serializer):
     name = serializers.CharField()
     tool = serializers.ChoiceField(source="test.tool", choices=Tool.choices)
     schedule = serializers.CharField()
-    scheduleDescription = serializers.SerializerMethodField()
+    schedule_description = serializers.SerializerMethodField()
     timezone = serializers.CharField()
     enabled = serializers.BooleanField()
     thresholds = ThresholdsField()
     parameters = ParametersField()
-    apdexT = serializers.IntegerField(source="apdex_t_ms")
-    agentId = serializers.CharField(source="agent_id", allow_null=True)
+    apdex_t = serializers.IntegerField(source="apdex_t_ms")
+    agent_id = serializers.CharField(allow_null=True)
     location = serializers.CharField()
-    scriptFilename = serializers.CharField(source="test.script_filename")
-    nextRunAt = serializers.DateTimeField(source="next_run_at", allow_null=True)
-    lastRun = serializers.DateTimeField(source="last_run_at", allow_null=True)
-    lastStatus = serializers.SerializerMethodField()
-    createdAt = serializers.DateTimeField(source="created_at")
-    updatedAt = serializers.DateTimeField(source="updated_at")
+    script_filename = serializers.CharField(source="test.script_filename")
+    next_run_at = serializers.DateTimeField(allow_null=True)
+    last_run = serializers.DateTimeField(source="last_run_at", allow_null=True)
+    last_status = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
-    def get_scheduleDescription(self, monitor) -> str:  # noqa: N802
+    def get_schedule_description(self, monitor) -> str:
         return cron.describe(monitor.schedule)
 
     @extend_schema_field(
         serializers.ChoiceField(choices=["pass", "fail", "error", "cancelled", "skipped"], allow_null=True)
     )
-    def get_lastStatus(self, monitor):  # noqa: N802
+    def get_last_status(self, monitor):
         return monitor.last_status or None
 
 
 class MonitorDetailSerializer(MonitorSerializer):
-    scriptContent = Base64ScriptField(source="test.script", help_text="the script, base64")
+    script_content = Base64ScriptField(source="test.script", help_text="the script, base64")
 
 
 class RunRequestedSerializer(serializers.Serializer):
-    runId = serializers.UUIDField()
+    run_id = serializers.UUIDField()
     status = serializers.CharField(help_text="queued (or error when no agent can take the run)")
 
 
 # --- runs -----------------------------------------------------------------
-
-_METRIC_NAMES = {
-    "p50": "p50", "p95": "p95", "avg": "avg", "error_rate": "errorRate", "throughput": "throughput",
-    "p99": "p99", "min": "min", "max": "max", "total_requests": "totalRequests", "apdex": "apdex",
-}
-
 
 class RunMetricsSerializer(serializers.Serializer):
     """Schema of a run's metrics; every figure is null until the run has a result."""
@@ -194,12 +175,12 @@ class RunMetricsSerializer(serializers.Serializer):
     p50 = serializers.FloatField(allow_null=True, help_text="ms")
     p95 = serializers.FloatField(allow_null=True, help_text="ms")
     avg = serializers.FloatField(allow_null=True, help_text="ms")
-    errorRate = serializers.FloatField(allow_null=True, help_text="failed / total requests, 0..1")
+    error_rate = serializers.FloatField(allow_null=True, help_text="failed / total requests, 0..1")
     throughput = serializers.FloatField(allow_null=True, help_text="requests per second")
     p99 = serializers.FloatField(allow_null=True, help_text="ms")
     min = serializers.FloatField(allow_null=True, help_text="ms")
     max = serializers.FloatField(allow_null=True, help_text="ms")
-    totalRequests = serializers.IntegerField(allow_null=True)
+    total_requests = serializers.IntegerField(allow_null=True)
     apdex = serializers.FloatField(allow_null=True, help_text="0..1 for the monitor's apdexT")
 
 
@@ -213,14 +194,14 @@ class RunSerializer(serializers.Serializer):
     """The documented fields of a run, and ``reason`` (added: docs/api.md)."""
 
     id = serializers.UUIDField()
-    monitorId = serializers.UUIDField(source="monitor_id", allow_null=True)
-    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
-    completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
+    monitor_id = serializers.UUIDField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
     status = serializers.CharField()
     tool = serializers.CharField()
     metrics = serializers.SerializerMethodField()
-    thresholdBreaches = serializers.SerializerMethodField()
-    agentId = serializers.CharField(source="agent_id", allow_null=True)
+    threshold_breaches = serializers.SerializerMethodField()
+    agent_id = serializers.CharField(allow_null=True)
     reason = serializers.SerializerMethodField(
         help_text="why the run has its status: what crashed (error), the breached thresholds (fail), why and "
         "by whom it was skipped or cancelled, a pending cancellation (queued, running); null for a pass"
@@ -228,11 +209,10 @@ class RunSerializer(serializers.Serializer):
 
     @extend_schema_field(RunMetricsSerializer)
     def get_metrics(self, run) -> dict:
-        summary = summary_metrics(run.metrics)
-        return {_METRIC_NAMES[key]: value for key, value in summary.items()}
+        return summary_metrics(run.metrics)
 
     @extend_schema_field(BreachSerializer(many=True))
-    def get_thresholdBreaches(self, run) -> list:  # noqa: N802
+    def get_threshold_breaches(self, run) -> list:
         return [breach for breach in (run.breaches or []) if isinstance(breach, dict)]
 
     def get_reason(self, run) -> str | None:
@@ -251,22 +231,22 @@ class RunPageSerializer(serializers.Serializer):
 
 class AlertSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    monitorId = serializers.UUIDField(source="monitor_id", allow_null=True)
-    agentId = serializers.CharField(source="agent_id", allow_null=True)
+    monitor_id = serializers.UUIDField(allow_null=True)
+    agent_id = serializers.CharField(allow_null=True)
     kind = serializers.CharField(help_text="run_failed, run_error or agent_offline")
     state = serializers.CharField(help_text="open, acknowledged or resolved")
     title = serializers.CharField()
     details = serializers.JSONField()
     occurrences = serializers.IntegerField()
-    openedAt = serializers.DateTimeField(source="opened_at")
-    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
-    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
-    acknowledgedBy = serializers.SerializerMethodField()
+    opened_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_by = serializers.SerializerMethodField()
     note = serializers.CharField()
-    firstRunId = serializers.UUIDField(source="first_run_id", allow_null=True)
-    lastRunId = serializers.UUIDField(source="last_run_id", allow_null=True)
+    first_run_id = serializers.UUIDField(allow_null=True)
+    last_run_id = serializers.UUIDField(allow_null=True)
 
-    def get_acknowledgedBy(self, alert) -> str | None:  # noqa: N802
+    def get_acknowledged_by(self, alert) -> str | None:
         return alert.acknowledged_by_label or None
 
 
@@ -281,7 +261,7 @@ class AgentSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=["online", "offline"])
-    lastHeartbeat = serializers.DateTimeField(source="last_heartbeat_at", allow_null=True)
+    last_heartbeat = serializers.DateTimeField(source="last_heartbeat_at", allow_null=True)
     location = serializers.CharField()
     shared = serializers.SerializerMethodField()
     version = serializers.CharField()
@@ -294,25 +274,25 @@ class AgentSerializer(serializers.Serializer):
 
 
 class AgentSampleSerializer(serializers.Serializer):
-    recordedAt = serializers.DateTimeField(source="recorded_at")
-    cpuPercent = serializers.FloatField(source="cpu_percent", allow_null=True)
-    memoryPercent = serializers.FloatField(source="memory_percent", allow_null=True)
+    recorded_at = serializers.DateTimeField()
+    cpu_percent = serializers.FloatField(allow_null=True)
+    memory_percent = serializers.FloatField(allow_null=True)
     load1 = serializers.FloatField(allow_null=True)
-    diskFreeGb = serializers.FloatField(source="disk_free_gb", allow_null=True)
-    runningRuns = serializers.IntegerField(source="running_runs")
+    disk_free_gb = serializers.FloatField(allow_null=True)
+    running_runs = serializers.IntegerField()
 
 
 class AgentRunCountsSerializer(serializers.Serializer):
-    windowHours = serializers.IntegerField()
+    window_hours = serializers.IntegerField()
     total = serializers.IntegerField()
     active = serializers.IntegerField(help_text="queued + running")
-    byStatus = serializers.DictField(child=serializers.IntegerField())
+    by_status = serializers.DictField(child=serializers.IntegerField())
 
 
 class AgentMetricsSerializer(serializers.Serializer):
-    agentId = serializers.CharField()
+    agent_id = serializers.CharField()
     status = serializers.ChoiceField(choices=["online", "offline"])
-    lastHeartbeat = serializers.DateTimeField(allow_null=True)
+    last_heartbeat = serializers.DateTimeField(allow_null=True)
     samples = AgentSampleSerializer(many=True)
     runs = AgentRunCountsSerializer()
 
@@ -322,12 +302,12 @@ class AgentMetricsSerializer(serializers.Serializer):
 
 class LicenseSerializer(serializers.Serializer):
     tier = serializers.CharField()
-    monitorLimit = serializers.IntegerField()
-    monitorsUsed = serializers.IntegerField()
-    validUntil = serializers.DateTimeField(allow_null=True, help_text="null for the community tier")
+    monitor_limit = serializers.IntegerField()
+    monitors_used = serializers.IntegerField()
+    valid_until = serializers.DateTimeField(allow_null=True, help_text="null for the community tier")
     licensed = serializers.BooleanField(help_text="false: no license key installed (community tier)")
     expired = serializers.BooleanField()
 
 
 class LicenseUpdateSerializer(serializers.Serializer):
-    licenseKey = serializers.CharField(trim_whitespace=True)
+    license_key = serializers.CharField(trim_whitespace=True)

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
+from perfmon.api.common.casing import snake
 from perfmon.core.errors import ValidationFailed
-
-_UPPER = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-def snake(name: str) -> str:
-    """``testId`` -> ``test_id``, ``memoryGb`` -> ``memory_gb``; snake_case stays as it is."""
-    return _UPPER.sub(r"_\1", name).lower()
 
 
 def snake_keys(data) -> dict:

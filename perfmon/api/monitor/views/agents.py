@@ -59,15 +59,15 @@ class AgentMetricsView(MonitorApiView):
         return Response(
             AgentMetricsSerializer(
                 {
-                    "agentId": agent.pk,
+                    "agent_id": agent.pk,
                     "status": agent.status,
-                    "lastHeartbeat": agent.last_heartbeat_at,
+                    "last_heartbeat": agent.last_heartbeat_at,
                     "samples": recent_samples(self.tenant, agent, limit=window.limit),
                     "runs": {
-                        "windowHours": int(RUN_COUNT_WINDOW.total_seconds() // 3600),
+                        "window_hours": int(RUN_COUNT_WINDOW.total_seconds() // 3600),
                         "total": sum(counts.values()),
                         "active": sum(counts.get(name, 0) for name in RunStatus.active()),
-                        "byStatus": counts,
+                        "by_status": counts,
                     },
                 }
             ).data

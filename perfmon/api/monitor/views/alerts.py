@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from perfmon.alerts.models import AlertState
 from perfmon.alerts.selectors import alert_for_tenant, alerts_for_tenant
 from perfmon.alerts.services import acknowledge_alert
-from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
 from perfmon.api.common.pagination import parse_window
 from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import AcknowledgeSerializer, AlertSerializer
@@ -84,10 +83,7 @@ class AlertAcknowledgeView(MonitorApiView):
     )
     def post(self, request: Request, alertId: str) -> Response:  # noqa: N803 - the documented name
         alert = alert_for_tenant(self.tenant, alertId)
-        data = form_to_dict(request.data)
-        reject_unknown_fields(data, AcknowledgeSerializer().fields)
-        serializer = AcknowledgeSerializer(data=data)
-        serializer.is_valid(raise_exception=True)
+        serializer = self.validated_body(AcknowledgeSerializer)
         alert = acknowledge_alert(
             tenant=self.tenant,
             alert=alert,

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
-from rest_framework.parsers import JSONParser
+from rest_framework import exceptions, serializers
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from perfmon.api.common.casing import camel
+from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
 from perfmon.api.common.permissions import TenantRolePermission
 from perfmon.api.common.views import PrincipalView
 from perfmon.api.monitor.authentication import (
     TENANT_PARAM,
     ApiKeyAuthentication,
     OperatorSessionAuthentication,
+)
+from perfmon.api.monitor.casing import (
+    CamelCaseAutoSchema,
+    CamelCaseJSONParser,
+    CamelCaseJSONRenderer,
+    camel_errors,
 )
 from perfmon.api.monitor.schema import errors
 from perfmon.api.monitor.throttling import ApiKeyRateThrottle
@@ -28,10 +38,31 @@ class MonitorApiView(PrincipalView):
     forget the tenant filter.
     """
 
+    # Views and serializers work in snake_case; the parsers, the renderer and the
+    # schema speak camelCase (casing.py). (Docstrings here show in the schema.)
+
     authentication_classes = [ApiKeyAuthentication, OperatorSessionAuthentication]
     permission_classes = [TenantRolePermission]
     throttle_classes = [ApiKeyRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [CamelCaseJSONParser]
+    renderer_classes = [CamelCaseJSONRenderer, BrowsableAPIRenderer]
+    schema = CamelCaseAutoSchema()
+
+    def handle_exception(self, exc):
+        # The envelope's details are rendered as they are (they may name data keys), so
+        # serializer errors get the fields' wire names here.
+        if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, Mapping):
+            exc.detail = camel_errors(exc.detail)
+        return super().handle_exception(exc)
+
+    def validated_body(self, serializer_class, *, partial: bool = False, context: dict | None = None):
+        """The serializer over the request body (bracket keys unfolded), validated; unknown fields are a 400."""
+        data = form_to_dict(self.request.data)
+        serializer = serializer_class(data=data, partial=partial, context=context or {})
+        # The parser made every name camelCase-born, so camel() gives it back as it was sent.
+        reject_unknown_fields(dict.fromkeys(map(camel, data)), [camel(name) for name in serializer.fields])
+        serializer.is_valid(raise_exception=True)
+        return serializer
 
     def narrow_to_id_prefix(self, queryset):
         """``queryset`` narrowed by the ``idPrefix`` query parameter, when given; a bad prefix is a 400."""

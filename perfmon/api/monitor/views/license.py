@@ -6,7 +6,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
 from perfmon.api.monitor.schema import errors
 from perfmon.api.monitor.serializers import LicenseSerializer, LicenseUpdateSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
@@ -23,9 +22,9 @@ class LicenseView(MonitorApiView):
         return LicenseSerializer(
             {
                 "tier": license_.tier,
-                "monitorLimit": license_.monitor_limit,
-                "monitorsUsed": monitor_count(self.tenant),
-                "validUntil": license_.valid_until,
+                "monitor_limit": license_.monitor_limit,
+                "monitors_used": monitor_count(self.tenant),
+                "valid_until": license_.valid_until,
                 "licensed": license_.licensed,
                 "expired": license_.expired,
             }
@@ -46,9 +45,6 @@ class LicenseView(MonitorApiView):
         responses={200: LicenseSerializer, **errors(400, 403)},
     )
     def post(self, request: Request) -> Response:
-        data = form_to_dict(request.data)
-        reject_unknown_fields(data, LicenseUpdateSerializer().fields)
-        serializer = LicenseUpdateSerializer(data=data)
-        serializer.is_valid(raise_exception=True)
-        install_license(tenant=self.tenant, token=serializer.validated_data["licenseKey"])
+        serializer = self.validated_body(LicenseUpdateSerializer)
+        install_license(tenant=self.tenant, token=serializer.validated_data["license_key"])
         return Response(self._body())

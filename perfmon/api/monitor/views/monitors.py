@@ -10,12 +10,11 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
 from perfmon.api.common.pagination import parse_window
+from perfmon.api.monitor.casing import BODY_PARSERS
 from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
 from perfmon.api.monitor.serializers import (
     MonitorDetailSerializer,
@@ -52,17 +51,12 @@ _JSON_EXAMPLE = OpenApiExample(
 )
 
 
-def _write_serializer(view: MonitorApiView, request: Request, *, partial: bool) -> MonitorWriteSerializer:
-    """The body, bracket keys unfolded, checked for unknown fields and validated."""
-    data = form_to_dict(request.data)
-    serializer = MonitorWriteSerializer(data=data, partial=partial, context={"tenant": view.tenant})
-    reject_unknown_fields(data, serializer.fields)
-    serializer.is_valid(raise_exception=True)
-    return serializer
+def _write_serializer(view: MonitorApiView, *, partial: bool) -> MonitorWriteSerializer:
+    return view.validated_body(MonitorWriteSerializer, partial=partial, context={"tenant": view.tenant})
 
 
 class MonitorListView(MonitorApiView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = BODY_PARSERS
 
     @extend_schema(
         summary="List monitors",
@@ -94,14 +88,14 @@ class MonitorListView(MonitorApiView):
         responses={201: MonitorDetailSerializer, **errors(400, 403, 409)},
     )
     def post(self, request: Request) -> Response:
-        serializer = _write_serializer(self, request, partial=False)
+        serializer = _write_serializer(self, partial=False)
         monitor = create_monitor(tenant=self.tenant, **serializer.service_kwargs())
         body = MonitorDetailSerializer(monitor).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": self.link(f"monitors/{monitor.pk}")})
 
 
 class MonitorDetailView(MonitorApiView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = BODY_PARSERS
 
     @extend_schema(
         summary="Get monitor",
@@ -129,7 +123,7 @@ class MonitorDetailView(MonitorApiView):
     )
     def patch(self, request: Request, monitorId: str) -> Response:  # noqa: N803
         monitor = monitor_for_tenant(self.tenant, monitorId)
-        serializer = _write_serializer(self, request, partial=True)
+        serializer = _write_serializer(self, partial=True)
         monitor = update_monitor(tenant=self.tenant, monitor=monitor, **serializer.service_kwargs())
         return Response(MonitorDetailSerializer(monitor).data)
 
@@ -161,7 +155,7 @@ class MonitorRunView(MonitorApiView):
         monitor = monitor_for_tenant(self.tenant, monitorId, with_script=True)
         run = request_run(tenant=self.tenant, monitor=monitor, trigger=RunTrigger.MANUAL, actor=self.actor)
         return Response(
-            {"runId": str(run.pk), "status": run.status},
+            RunRequestedSerializer({"run_id": run.pk, "status": run.status}).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": self.link(f"runs/{run.pk}")},
         )

@@ -142,7 +142,7 @@ class RunSeriesView(MonitorApiView):
 
 
 class RunCancelSerializer(serializers.Serializer):
-    runId = serializers.UUIDField()
+    run_id = serializers.UUIDField()
     status = serializers.CharField(help_text="cancelled (it had not started) or running (the agent stops it)")
 
 
@@ -161,4 +161,4 @@ class RunCancelView(MonitorApiView):
     def post(self, request: Request, runId: str) -> Response:  # noqa: N803
         run = run_for_tenant(self.tenant, runId)
         run = cancel_run(tenant=self.tenant, run_id=run.pk, actor=self.actor)
-        return Response(RunCancelSerializer({"runId": run.pk, "status": run.status}).data, status=202)
+        return Response(RunCancelSerializer({"run_id": run.pk, "status": run.status}).data, status=202)

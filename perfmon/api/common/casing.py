@@ -1,0 +1,28 @@
+"""Field names between snake_case (serializers, services) and camelCase (the JSON of /api).
+
+Serializers of both surfaces name their fields in snake_case; a surface that
+speaks camelCase converts names at its edge with these two functions.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UPPER = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_UNDERSCORE = re.compile(r"_([a-z0-9])")
+
+
+def snake(name: str) -> str:
+    """``testId`` -> ``test_id``, ``apdexT`` -> ``apdex_t``; snake_case stays as it is."""
+    return _UPPER.sub(r"_\1", name).lower()
+
+
+def camel(name: str) -> str:
+    """``monitor_id`` -> ``monitorId``, ``apdex_t`` -> ``apdexT``; a name without underscores stays."""
+    return _UNDERSCORE.sub(lambda match: match[1].upper(), name)
+
+
+def is_camel(name: str) -> bool:
+    """Whether ``name`` is the camelCase spelling of a snake_case name (``agentId``, ``load1``),
+    not ``agent_id``, ``AgentId`` or ``agentID``."""
+    return camel(snake(name)) == name
