@@ -190,7 +190,7 @@ class RunExecution:
             work_dir=self.work_dir, script_path=script_path,
             parameters={str(k): str(v) for k, v in (self.claim.get("parameters") or {}).items()},
             tool_path=info.path if self.tool != "custom" else None,
-            interval_s=float(self.claim.get("interval_s") or 5.0), apdex_t_ms=self.apdex_t_ms,
+            interval_s=float(self.claim.get("interval_s") or 1.0), apdex_t_ms=self.apdex_t_ms,
         )
         try:
             command = adapter.prepare(spec)

@@ -110,10 +110,13 @@ class Follower:
                     last_status = self.run["status"]
                     self.console.print(f"[{time.monotonic() - started:6.1f}s] status {styled(last_status)}"
                                        f" agent {escape(str(self.run.get('agentId') or '-'))}")
-                for index in range(self._points_printed, len(self.points)):
-                    self.console.print(f"[{time.monotonic() - started:6.1f}s] interval {self.points[index]['seq']}: "
-                                       f"{live_line(self.points[:index + 1])}", highlight=False)
-                self._points_printed = len(self.points)
+                if len(self.points) > self._points_printed:
+                    # One line a poll, not one per 1 s interval: a long run's CI log stays readable.
+                    first, last = self.points[self._points_printed]["seq"], self.points[-1]["seq"]
+                    seqs = f"{first}" if first == last else f"{first}-{last}"
+                    self.console.print(f"[{time.monotonic() - started:6.1f}s] interval {seqs}: "
+                                       f"{live_line(self.points)}", highlight=False)
+                    self._points_printed = len(self.points)
                 if self.show_logs and len(self.log_text) > self._printed:
                     self.console.out(self.log_text[self._printed:].rstrip("\n"), highlight=False)
                     self._printed = len(self.log_text)

@@ -27,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--tool", required=True, choices=TOOLS)
     summarize.add_argument("--apdex-t", type=float, default=500.0, metavar="MS",
                            help="Apdex T in milliseconds (default 500)")
-    summarize.add_argument("--interval", type=float, default=5.0, metavar="S",
-                           help="series interval in seconds (default 5)")
+    summarize.add_argument("--interval", type=float, default=1.0, metavar="S",
+                           help="series interval in seconds (default 1)")
     summarize.add_argument("--series", action="store_true",
                            help="include the per-interval series")
     summarize.add_argument("--no-histogram", action="store_true",
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def summarize(tool: str, path: str, *, apdex_t_ms: float = 500.0, interval_s: float = 5.0,
+def summarize(tool: str, path: str, *, apdex_t_ms: float = 500.0, interval_s: float = 1.0,
               series: bool = False, histogram: bool = True) -> dict:
     """Return the Result dict of ``path`` read as ``tool`` output.
 

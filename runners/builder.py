@@ -20,6 +20,32 @@ class _Bucket:
         self.hist = LatencyHistogram()
 
 
+class _Piece:
+    """One or more neighbouring intervals about to become a SeriesPoint."""
+
+    __slots__ = ("bucket", "covered_s", "span_s", "start")
+
+    def __init__(self, start: float, span_s: float, covered_s: float, bucket: _Bucket):
+        self.start, self.span_s, self.covered_s, self.bucket = start, span_s, covered_s, bucket
+
+    def joined(self, later: _Piece) -> _Piece:
+        """This piece and the one after it as one (a new piece: neither is changed)."""
+        bucket = _Bucket()
+        bucket.count = self.bucket.count + later.bucket.count
+        bucket.errors = self.bucket.errors + later.bucket.errors
+        bucket.hist = LatencyHistogram.merged((self.bucket.hist, later.bucket.hist))
+        return _Piece(self.start, self.span_s + later.span_s, self.covered_s + later.covered_s, bucket)
+
+    def ending_at(self, end: float) -> _Piece:
+        """This piece with its cover cut at ``end`` (the run's last request's end)."""
+        cut = max(0.0, self.start + self.span_s - end)
+        return _Piece(self.start, self.span_s, max(0.0, self.covered_s - cut), self.bucket)
+
+    def point(self, seq: int) -> SeriesPoint:
+        return SeriesPoint.build(seq, self.start, self.span_s, self.bucket.count, self.bucket.errors,
+                                 self.bucket.hist if self.bucket.count else None, covered_s=self.covered_s)
+
+
 class ResultBuilder:
     """Streaming aggregator: feed records (or interval aggregates), read series and a Result.
 
@@ -32,7 +58,7 @@ class ResultBuilder:
     series grid (default: epoch multiples of interval_s).
     """
 
-    def __init__(self, interval_s: float = 5.0, *, apdex_t_ms: float = 500.0,
+    def __init__(self, interval_s: float = 1.0, *, apdex_t_ms: float = 500.0,
                  grace_s: float = 1.0, origin: float | None = None):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
@@ -48,10 +74,12 @@ class ResultBuilder:
         self._max_ms = -math.inf
         self._first_start = math.inf
         self._last_end = -math.inf
+        self._covered_until = -math.inf  # the last request's end, or the end of a tool's last interval
         self._intervals_added = False  # aggregates only: Apdex becomes a lower bound
         self._buckets: dict[int, _Bucket] = {}
         self._next_seq = 0  # first interval not yet handed out
         self._emitted: list[SeriesPoint] = []
+        self._pending: _Piece | None = None  # a first interval too short to show alone, held back
         self._watermark = -math.inf  # latest completion time seen
 
     @property
@@ -88,8 +116,12 @@ class ResultBuilder:
         self._sum_ms += latency
         self._min_ms = min(self._min_ms, latency)
         self._max_ms = max(self._max_ms, latency)
-        self._first_start = min(self._first_start, record.ts)
+        if record.ts < self._first_start:
+            self._first_start = record.ts
+            # The interval the run began in is covered even when no request completed in it.
+            self._bucket_for(record.ts)
         self._last_end = max(self._last_end, end)
+        self._covered_until = max(self._covered_until, end)
         self._watermark = max(self._watermark, end)
         bucket = self._bucket_for(end)
         bucket.count += 1
@@ -119,6 +151,10 @@ class ResultBuilder:
         if point.count < 0 or not 0 <= point.errors <= point.count:
             raise ValueError(f"bad interval counters: count={point.count} errors={point.errors}")
         self._check_times(point.start, point.end)
+        if self._origin is None and point.interval_s > self.interval_s:
+            # A tool's own totals cannot be split into shorter intervals: its interval is the grid.
+            self.interval_s = float(point.interval_s)
+        self._covered_until = max(self._covered_until, point.end)  # a quiet interval is still covered
         if point.count == 0:
             self._bucket_for(point.start)
             self._watermark = max(self._watermark, point.end)
@@ -140,29 +176,51 @@ class ResultBuilder:
         bucket.errors += point.errors
         bucket.hist.merge(h)
 
-    def _point(self, seq: int, bucket: _Bucket | None) -> SeriesPoint:
+    def _piece(self, seq: int, bucket: _Bucket | None, *, last: bool = False) -> _Piece:
+        """Interval ``seq`` with the part the run covered; ``last``: it may hold the run's end."""
         start = self._origin + seq * self.interval_s
-        if bucket is None:
-            return SeriesPoint.build(seq, start, self.interval_s, 0, 0, None)
-        return SeriesPoint.build(seq, start, self.interval_s, bucket.count, bucket.errors,
-                                 bucket.hist)
+        end = start + self.interval_s
+        # The run covered [first request's start, last request's end]: the edge
+        # intervals are divided by the part of them it covered, not the whole.
+        covered_from = max(start, self._first_start) if self._count else start
+        covered_to = min(end, self._covered_until) if last and self._count else end
+        return _Piece(start, self.interval_s, covered_to - covered_from, bucket or _Bucket())
+
+    def _is_sliver(self, piece: _Piece) -> bool:
+        return piece.covered_s < self.interval_s / 2
 
     def take_completed_series(self, now: float | None = None) -> list[SeriesPoint]:
         """Return the intervals closed since the last call, each exactly once, in order.
 
         An interval is closed once a request completing at or after its end
-        + grace_s was seen, or ``now`` (epoch s) >= its end + grace_s.
-        Empty intervals between busy ones are returned as zero points.
+        + grace_s was seen: the run went on past it, so it covered all of it.
+        ``now`` (epoch s) >= its end + grace_s closes only an interval without
+        requests; one with requests may hold the run's last and waits for
+        the next request or for result(). A run's edge interval covering less
+        than half an interval joins its neighbour instead of showing the rate
+        of a few milliseconds: the first is held back until the next closes;
+        the last is joined in result() to the one before, which no request can
+        have closed yet while grace_s >= interval_s / 2. Empty intervals
+        between busy ones are returned as zero points.
         """
         if self._origin is None:
             return []
-        limit = max(self._watermark, now if now is not None else -math.inf) - self.grace_s
+        by_requests = self._watermark - self.grace_s
+        by_clock = (now if now is not None else -math.inf) - self.grace_s
         out = []
-        while self._origin + (self._next_seq + 1) * self.interval_s <= limit:
-            point = self._point(self._next_seq, self._buckets.pop(self._next_seq, None))
+        while (end := self._origin + (self._next_seq + 1) * self.interval_s) <= max(by_requests, by_clock):
+            if end > by_requests and self._next_seq in self._buckets and self._buckets[self._next_seq].count:
+                break
+            piece = self._piece(self._next_seq, self._buckets.pop(self._next_seq, None))
+            self._next_seq += 1
+            if self._pending is not None:
+                piece, self._pending = self._pending.joined(piece), None  # the run began just before a boundary
+            elif not self._emitted and self._is_sliver(piece):
+                self._pending = piece
+                continue
+            point = piece.point(len(self._emitted))  # points are numbered in order, joined or not
             self._emitted.append(point)
             out.append(point)
-            self._next_seq += 1
         return out
 
     def _apdex(self, t_ms: float) -> float | None:
@@ -188,10 +246,18 @@ class ResultBuilder:
         defaults to the builder's T. Raises ValueError for T <= 0.
         """
         t_ms = self.apdex_t_ms if apdex_t_ms is None else _apdex.check_t(apdex_t_ms)
-        series = list(self._emitted)
+        pieces = [self._pending] if self._pending is not None else []
         if self._buckets:
-            for seq in range(self._next_seq, max(self._buckets) + 1):
-                series.append(self._point(seq, self._buckets.get(seq)))
+            last = max(self._buckets)
+            pieces += [self._piece(seq, self._buckets.get(seq), last=seq == last)
+                       for seq in range(self._next_seq, last + 1)]
+        elif pieces:
+            pieces = [self._pending.ending_at(self._covered_until) if self._count else self._pending]
+        if len(pieces) > 1 and not self._emitted and self._is_sliver(pieces[0]):
+            pieces[:2] = [pieces[0].joined(pieces[1])]
+        if len(pieces) > 1 and self._is_sliver(pieces[-1]):
+            pieces[-2:] = [pieces[-2].joined(pieces[-1])]  # the run ended just after a boundary
+        series = [*self._emitted, *(piece.point(len(self._emitted) + i) for i, piece in enumerate(pieces))]
         return _make_result(
             count=self._count, errors=self._errors,
             min_ms=self._min_ms, max_ms=self._max_ms, sum_ms=self._sum_ms,

@@ -10,12 +10,13 @@ Definitions (the same for every tool; docs/tools.md repeats them):
 * duration_s = ended_at - started_at, the measured span from the start of the
   first request to the end of the last one; throughput_rps = count /
   duration_s (0 when there were no requests).
-* series: one SeriesPoint per interval (default 5 s) of request COMPLETION
+* series: one SeriesPoint per interval (1 s on agents) of request COMPLETION
   time, on a grid aligned to epoch multiples of the interval (so series of
   parallel runs line up and merge); throughput_rps of a point is count /
-  interval_s. A record arriving after its interval was handed out is
-  counted in the first interval still open, so the series always sum to the
-  totals.
+  covered_s, the time of the interval the run covered (the first interval
+  from the first request's start, the last up to the last request's end).
+  A record arriving after its interval was handed out is counted in the
+  first interval still open, so the series always sum to the totals.
 * apdex: see runners.apdex; exact from counters for the builder's T.
 """
 
@@ -49,7 +50,14 @@ def _check_keys(cls, data: Any) -> dict:
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
-    """Figures of one interval [start, start + interval_s) of completion time."""
+    """Figures of one interval [start, start + interval_s) of completion time.
+
+    ``covered_s`` is the part of the interval the run covered: less than
+    ``interval_s`` only for the run's first interval (from the first request's
+    start) and its last (up to the last request's end). ``throughput_rps`` is
+    ``count / covered_s``, so a run's edges show no fake dips. Omitted (points
+    from before it existed), it is the whole interval.
+    """
 
     seq: int
     start: float
@@ -61,6 +69,11 @@ class SeriesPoint:
     p99_ms: float
     throughput_rps: float
     histogram: str = ""
+    covered_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.covered_s is None:
+            object.__setattr__(self, "covered_s", self.interval_s)
 
     @property
     def end(self) -> float:
@@ -80,22 +93,28 @@ class SeriesPoint:
                 count=int(kw["count"]), errors=int(kw["errors"]), p50_ms=float(kw["p50_ms"]),
                 p95_ms=float(kw["p95_ms"]), p99_ms=float(kw["p99_ms"]),
                 throughput_rps=float(kw["throughput_rps"]), histogram=str(kw.get("histogram", "")),
+                covered_s=None if kw.get("covered_s") is None else float(kw["covered_s"]),
             )
         except (TypeError, ValueError) as exc:
             raise ParseError(f"SeriesPoint: bad value: {exc}") from exc
 
     @classmethod
     def build(cls, seq: int, start: float, interval_s: float, count: int, errors: int,
-              histogram: LatencyHistogram | None) -> SeriesPoint:
-        """Make a point from counters and the interval's histogram (None = no latencies)."""
+              histogram: LatencyHistogram | None, *, covered_s: float | None = None) -> SeriesPoint:
+        """Make a point from counters and the interval's histogram (None = no latencies).
+
+        ``covered_s`` (default: the whole interval) is clamped to 0..interval_s;
+        the rate is 0 when no time was covered.
+        """
+        covered = interval_s if covered_s is None else min(max(covered_s, 0.0), interval_s)
         if histogram is None or histogram.count == 0:
             pct, encoded = dict.fromkeys((50, 95, 99), 0.0), _empty_histogram()
         else:
             pct, encoded = histogram.percentiles((50, 95, 99)), histogram.encode()
         return cls(seq=seq, start=start, interval_s=interval_s, count=count, errors=errors,
                    p50_ms=pct[50], p95_ms=pct[95], p99_ms=pct[99],
-                   throughput_rps=count / interval_s if interval_s > 0 else 0.0,
-                   histogram=encoded)
+                   throughput_rps=count / covered if covered > 0 else 0.0,
+                   histogram=encoded, covered_s=covered)
 
 
 @functools.cache
@@ -232,8 +251,10 @@ def _merge_series(points: list[SeriesPoint]) -> list[SeriesPoint]:
         hist = LatencyHistogram.merged(
             LatencyHistogram.decode(p.histogram) for p in group if p.histogram)
         seq = round((key[0] - first) / key[1]) if same_interval else i
+        # The runs went on side by side: together they covered the longest of their covers.
         out.append(SeriesPoint.build(seq, group[0].start, key[1], sum(p.count for p in group),
-                                     sum(p.errors for p in group), hist))
+                                     sum(p.errors for p in group), hist,
+                                     covered_s=max(p.covered_s for p in group)))
     return out
 
 

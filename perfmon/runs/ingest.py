@@ -24,7 +24,9 @@ from runners.result import SeriesPoint as WirePoint
 
 log = logging.getLogger(__name__)
 
-SERIES_INTERVAL_S = 5.0
+# The series interval agents are told to use: 1 s keeps a short run readable;
+# long runs are merged for display (perfmon/runs/series.py), never in storage.
+SERIES_INTERVAL_S = 1.0
 
 
 class RunFinished(Conflict):
@@ -74,7 +76,7 @@ def store_series(*, agent: Agent, run_id, points: list[WirePoint]) -> tuple[int,
         return 0, _is_cancelled(run)
     rows = [
         (run.pk, p.seq, datetime.fromtimestamp(p.start, tz=UTC), p.interval_s, p.count, p.errors,
-         p.p50_ms, p.p95_ms, p.p99_ms, p.throughput_rps, p.histogram)
+         p.p50_ms, p.p95_ms, p.p99_ms, p.throughput_rps, p.histogram, p.covered_s)
         for p in points
     ]
     if connection.vendor == "postgresql":
@@ -82,7 +84,7 @@ def store_series(*, agent: Agent, run_id, points: list[WirePoint]) -> tuple[int,
     else:
         accepted = _insert_missing(SeriesPoint, run, rows, lambda r: SeriesPoint(
             run_id=r[0], seq=r[1], start=r[2], interval_s=r[3], count=r[4], errors=r[5], p50_ms=r[6],
-            p95_ms=r[7], p99_ms=r[8], throughput_rps=r[9], histogram=r[10]))
+            p95_ms=r[7], p99_ms=r[8], throughput_rps=r[9], histogram=r[10], covered_s=r[11]))
     return accepted, _is_cancelled(run)
 
 
@@ -113,7 +115,7 @@ def _insert_missing(model, run: Run, rows: list[tuple], build) -> int:
 
 
 _SERIES_COLUMNS = (
-    "run_id, seq, start, interval_s, count, errors, p50_ms, p95_ms, p99_ms, throughput_rps, histogram"
+    "run_id, seq, start, interval_s, count, errors, p50_ms, p95_ms, p99_ms, throughput_rps, histogram, covered_s"
 )
 
 
@@ -124,8 +126,8 @@ def _copy_series(rows: list[tuple]) -> int:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS series_staging (run_id uuid, seq integer, start timestamptz, "
             "interval_s double precision, count integer, errors integer, p50_ms double precision, "
-            "p95_ms double precision, p99_ms double precision, throughput_rps double precision, histogram text) "
-            "ON COMMIT DELETE ROWS"
+            "p95_ms double precision, p99_ms double precision, throughput_rps double precision, histogram text, "
+            "covered_s double precision) ON COMMIT DELETE ROWS"
         )
         raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
         with raw.copy(f"COPY series_staging ({_SERIES_COLUMNS}) FROM STDIN") as copy:

@@ -133,7 +133,7 @@ class RunLogChunk(models.Model):
 
 
 class SeriesPoint(models.Model):
-    """One interval of a run's metrics (at least every 5 s), with its HDR histogram."""
+    """One interval of a run's metrics (1 s from agents), with its HDR histogram."""
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="series")
@@ -147,6 +147,9 @@ class SeriesPoint(models.Model):
     p99_ms = models.FloatField(null=True)
     throughput_rps = models.FloatField()
     histogram = models.TextField(blank=True)
+    # Seconds of the interval the run covered (its first and last are partial);
+    # throughput_rps = count / covered_s. NULL: the whole interval (older agents).
+    covered_s = models.FloatField(null=True)
 
     objects = TenantManager(tenant_path="run__tenant")
     all_tenants = models.Manager()

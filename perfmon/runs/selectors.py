@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from perfmon.core.errors import NotFound
 from perfmon.monitors.selectors import as_uuid
-from perfmon.runs.models import Run, RunLogChunk, SeriesPoint
+from perfmon.runs.models import Run, RunLogChunk
 
 # Log chunks fetched per round trip while streaming (server-side cursor on PostgreSQL).
 LOG_CHUNK_BATCH = 200
@@ -53,12 +53,3 @@ def log_texts(tenant, run: Run) -> Iterator[str]:
         .iterator(chunk_size=LOG_CHUNK_BATCH)
     )
 
-
-def series_after(tenant, run: Run, after_seq: int, limit: int):
-    """The run's series points with seq > ``after_seq``, in order (the (run, seq) unique index)."""
-    return (
-        SeriesPoint.objects.for_tenant(tenant)
-        .filter(run=run, seq__gt=after_seq)
-        .order_by("seq")
-        .defer("histogram")[:limit]
-    )

@@ -16,7 +16,8 @@ from django.db.models.functions import RowNumber
 
 from perfmon.alerts.models import Alert, AlertState
 from perfmon.fleet.selectors import agents_for_tenant
-from perfmon.runs.models import Run, RunLogChunk, RunStatus, SeriesPoint
+from perfmon.runs import series
+from perfmon.runs.models import Run, RunLogChunk, RunStatus
 from perfmon.runs.selectors import runs_of_monitor
 
 SPARKLINE_RUNS = 20  # runs per sparkline on the monitors list
@@ -107,26 +108,26 @@ def _percent(fraction):
 
 
 def series_points(tenant, run, *, after_seq: int = -1) -> list[dict]:
-    """The run's interval series after ``after_seq``, in order, as chart-ready dicts."""
-    rows = (
-        SeriesPoint.objects.for_tenant(tenant)
-        .filter(run=run, seq__gt=after_seq)
-        .order_by("seq")
-        .values("seq", "start", "interval_s", "count", "errors", "p50_ms", "p95_ms", "p99_ms", "throughput_rps")
-    )
+    """The run's interval series after ``after_seq``, in order, as chart-ready dicts.
+
+    The page's first load merges a long run's 1 s points into at most
+    CHART_MAX_POINTS (perfmon/runs/series.py: exact merges); the live poll's
+    new points come as stored.
+    """
+    max_points = series.CHART_MAX_POINTS if after_seq < 0 else None
     return [
         {
-            "seq": row["seq"],
-            "t": row["start"].timestamp() + row["interval_s"],
-            "count": row["count"],
-            "errors": row["errors"],
-            "error_pct": round(100.0 * row["errors"] / row["count"], 4) if row["count"] else 0.0,
-            "p50": row["p50_ms"],
-            "p95": row["p95_ms"],
-            "p99": row["p99_ms"],
-            "rps": row["throughput_rps"],
+            "seq": point.seq,  # a merged point's last seq: the live poll continues after it
+            "t": point.end.timestamp(),
+            "count": point.count,
+            "errors": point.errors,
+            "error_pct": round(100.0 * point.errors / point.count, 4) if point.count else 0.0,
+            "p50": point.p50_ms,
+            "p95": point.p95_ms,
+            "p99": point.p99_ms,
+            "rps": point.throughput_rps,
         }
-        for row in rows
+        for point in series.points(tenant, run, after_seq=after_seq, max_points=max_points)
     ]
 
 

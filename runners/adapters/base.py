@@ -42,7 +42,7 @@ class RunSpec:
     parameters: Mapping[str, str] = field(default_factory=dict)
     duration_s: float | None = None
     tool_path: str | None = None
-    interval_s: float = 5.0
+    interval_s: float = 1.0
     apdex_t_ms: float = 500.0
 
 
@@ -114,7 +114,7 @@ class OutputReader(ABC):
     #: a cut line can look valid (CSV numbers)
     parse_unterminated_tail = True
 
-    def __init__(self, path: Path, *, interval_s: float = 5.0, apdex_t_ms: float = 500.0,
+    def __init__(self, path: Path, *, interval_s: float = 1.0, apdex_t_ms: float = 500.0,
                  builder: ResultBuilder | None = None):
         self.path = Path(path)
         self.builder = builder or ResultBuilder(interval_s, apdex_t_ms=apdex_t_ms)
@@ -267,7 +267,7 @@ class Adapter(ABC):
         return self.file_reader(self.output_path(spec), interval_s=spec.interval_s,
                                 apdex_t_ms=spec.apdex_t_ms)
 
-    def file_reader(self, path: Path, *, interval_s: float = 5.0,
+    def file_reader(self, path: Path, *, interval_s: float = 1.0,
                     apdex_t_ms: float = 500.0) -> OutputReader:
         """Return a reader of an output file of this tool at ``path`` (used by summarize)."""
         if self.reader_class is None:

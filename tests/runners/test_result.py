@@ -59,29 +59,87 @@ def test_series_close_in_order_exactly_once_and_sum_to_totals():
     points = b.take_completed_series()
     assert [(p.seq, p.start, p.count, p.errors) for p in points] == [
         (0, T0, 2, 1), (1, T0 + 1, 1, 0), (2, T0 + 2, 0, 0)]
-    assert points[0].throughput_rps == 2.0
+    # the run began at 0.1: its first interval covered 0.9 s, and its rate says so
+    assert points[0].covered_s == pytest.approx(0.9, abs=1e-6)
+    assert points[0].throughput_rps == pytest.approx(2 / 0.9, rel=1e-6)
+    assert (points[1].covered_s, points[1].throughput_rps) == (1.0, 1.0)
     assert b.take_completed_series() == []            # each point handed out once
     b.add(rec(0.3, 10))                               # late: counts in the first open interval
     final = b.result()
     assert [(p.seq, p.count) for p in final.series] == [(0, 2), (1, 1), (2, 0), (3, 2)]
     assert final.series[:3] == tuple(points)
     assert sum(p.count for p in final.series) == final.count == 5
+    # the last interval ends with the last request (3.61): 2 requests in 0.61 s
+    assert final.series[3].covered_s == pytest.approx(0.61, abs=1e-6)
+    assert final.series[3].throughput_rps == pytest.approx(2 / 0.61, rel=1e-5)
 
 
-def test_series_close_by_the_clock_when_the_tool_is_quiet():
+def test_the_clock_closes_pauses_but_not_an_interval_that_may_hold_the_runs_end():
     b = ResultBuilder(interval_s=5.0)
     assert b.take_completed_series(now=T0 + 100) == []  # no grid before the first record
     b.add(rec(0.0, 5))
-    assert b.take_completed_series(now=T0 + 5.5) == []
-    points = b.take_completed_series(now=T0 + 11.0)
-    assert [(p.seq, p.count) for p in points] == [(0, 1), (1, 0)]
+    # [0,5) holds the only request so far: were it the run's last, its rate must stop at 0.005 s
+    assert b.take_completed_series(now=T0 + 11.0) == []
+    b.add(rec(16.0, 5))                                  # the run went on: [0,5) was covered whole
+    points = b.take_completed_series(now=T0 + 22.0)
+    assert [(p.seq, p.count, p.covered_s) for p in points] == [(0, 1, 5.0), (1, 0, 5.0), (2, 0, 5.0)]
+    b.add(rec(26.0, 5))
+    assert [(p.seq, p.count) for p in b.take_completed_series(now=T0 + 40.0)] == [(3, 1), (4, 0)]
+
+
+def test_the_clock_closes_quiet_intervals_of_aggregates():
+    b = ResultBuilder(interval_s=5.0)
+    b.add_interval(SeriesPoint.build(0, T0, 5.0, 0, 0, None), None)   # a tool reporting a quiet interval
+    assert b.take_completed_series(now=T0 + 4.0) == []
+    assert [(p.seq, p.count) for p in b.take_completed_series(now=T0 + 6.5)] == [(0, 0)]
+
+
+def test_an_edge_interval_covering_under_half_joins_its_neighbour():
+    b = ResultBuilder(interval_s=1.0)
+    for i in range(24):                      # 10 req/s from 0.93 s to 3.23 s
+        b.add(rec(0.93 + i * 0.1, 0))
+    streamed = b.take_completed_series()
+    series = b.result().series
+    # [0,1) held 0.07 s of the run and [3,4) 0.23 s: each joins its neighbour,
+    # so no point shows the rate of a sliver (1 request in 7 ms is 143/s)
+    assert [(p.seq, p.start - T0, p.interval_s, p.count) for p in series] == [(0, 0.0, 2.0, 11), (1, 2.0, 2.0, 13)]
+    assert series[0].covered_s == pytest.approx(1.07, abs=1e-6)
+    assert series[1].covered_s == pytest.approx(1.23, abs=1e-6)
+    assert all(9 < p.throughput_rps < 11 for p in series), [p.throughput_rps for p in series]
+    assert tuple(streamed) == series[:len(streamed)]  # what was streamed is never revised
+    assert sum(p.count for p in series) == 24
+
+
+def test_the_interval_the_run_began_in_counts_even_if_nothing_completed_in_it():
+    b = ResultBuilder(interval_s=1.0)
+    b.add(rec(0.7, 500))                     # the first request takes 0.5 s: completes in [1,2)
+    for i in range(10):
+        b.add(rec(1.25 + i * 0.1, 0))
+    series = b.result().series
+    assert sum(p.count for p in series) == 11
+    assert sum(p.covered_s for p in series) == pytest.approx(b.result().duration_s, abs=1e-6)
+    assert series[0].start == T0  # [0,1) held 0.3 s of the run: joined to [1,2)
+
+
+def test_rates_divide_by_the_time_the_run_covered_at_both_ends():
+    b = ResultBuilder(interval_s=1.0)
+    for i in range(35):                      # 10 req/s from 0.35 s to 3.75 s
+        b.add(rec(0.35 + i * 0.1, 0))
+    series = b.result().series
+    assert [p.count for p in series] == [7, 10, 10, 8]
+    assert series[0].covered_s == pytest.approx(0.65, abs=1e-6)
+    assert series[-1].covered_s == pytest.approx(0.75, abs=1e-6)
+    # every interval shows the run's real rate (about 10/s), none the 6.5 and 7.5 of count / 1 s
+    assert all(9.5 < p.throughput_rps < 11.5 for p in series), [p.throughput_rps for p in series]
 
 
 def test_series_are_bucketed_by_completion_time():
     b = ResultBuilder(interval_s=1.0)
     b.add(rec(0.5, 800))   # started in [0,1), completed at 1.3
+    b.add(rec(1.6, 10))
     r = b.result()
-    assert [(p.seq, p.start, p.count) for p in r.series] == [(0, T0 + 1, 1)]
+    # [0,1): the run began there, nothing completed; [1,2): both completions
+    assert [(p.seq, p.start, p.count) for p in r.series] == [(0, T0, 0), (1, T0 + 1, 2)]
 
 
 def test_apdex_for_another_t_uses_the_success_histogram():
@@ -140,12 +198,14 @@ def test_merge_refuses_different_apdex_t():
 def test_merge_lines_up_series_of_parallel_runs():
     a, b = ResultBuilder(interval_s=1.0), ResultBuilder(interval_s=1.0)
     a.add(rec(0.1, 10))
-    a.add(rec(1.1, 10))
-    b.add(rec(1.2, 20, 500))
+    a.add(rec(1.6, 10))
+    b.add(rec(1.7, 20, 500))
     m = Result.merge(a.result(), b.result())
     assert [(p.seq, p.start, p.count, p.errors) for p in m.series] == [
         (0, T0, 1, 0), (1, T0 + 1, 2, 1)]
     assert m.started_at == T0 + 0.1
+    # parallel parts cover the same time: the merged cover is the longer one, not the sum
+    assert m.series[1].covered_s == pytest.approx(0.61, abs=1e-6)
 
 
 def test_corrupt_timestamps_are_refused_instead_of_flooding_the_series():

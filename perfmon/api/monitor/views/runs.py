@@ -14,7 +14,8 @@ from perfmon.api.common.pagination import parse_window
 from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
 from perfmon.api.monitor.serializers import RunPageSerializer, RunSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
-from perfmon.runs.selectors import log_texts, run_for_tenant, runs_of_tenant, series_after
+from perfmon.runs import series
+from perfmon.runs.selectors import log_texts, run_for_tenant, runs_of_tenant
 from perfmon.runs.services import cancel_run
 
 _RUN_ID = path_id("runId", description="the run's id (a UUID)")
@@ -108,7 +109,12 @@ class SeriesPointSerializer(serializers.Serializer):
     p50 = serializers.FloatField(source="p50_ms", allow_null=True, help_text="ms")
     p95 = serializers.FloatField(source="p95_ms", allow_null=True, help_text="ms")
     p99 = serializers.FloatField(source="p99_ms", allow_null=True, help_text="ms")
-    throughput = serializers.FloatField(source="throughput_rps", help_text="requests per second")
+    throughput = serializers.FloatField(
+        source="throughput_rps", help_text="requests per second: count / coveredS"
+    )
+    coveredS = serializers.FloatField(
+        source="covered_s", help_text="seconds of the interval the run covered (less at its start and end)"
+    )
 
 
 class RunSeriesSerializer(serializers.Serializer):
@@ -120,13 +126,19 @@ class RunSeriesView(MonitorApiView):
     @extend_schema(
         summary="Get run series",
         description=(
-            "The run's per-interval figures (at least every 5 s), in order, as the agent streams them: "
+            "The run's per-interval figures (1 s intervals), in order, as the agent streams them: "
             "poll with `after` set to the last `seq` you have to follow a run live. Not part of the "
-            f"original document; at most {SERIES_MAX_POINTS} points per answer."
+            f"original document; at most {SERIES_MAX_POINTS} points per answer. With `maxPoints`, the "
+            "whole series (after `after`) merged into at most that many points: counts add, rates divide "
+            "by the covered time, percentiles come from the merged histograms."
         ),
         parameters=[
             _RUN_ID,
             OpenApiParameter("after", OpenApiTypes.INT, description="only points with a larger seq (default -1: all)"),
+            OpenApiParameter(
+                "maxPoints", OpenApiTypes.INT,
+                description=f"merge neighbouring points into at most this many (1..{SERIES_MAX_POINTS})",
+            ),
         ],
         responses={200: RunSeriesSerializer, **errors(400, 404)},
     )
@@ -137,7 +149,13 @@ class RunSeriesView(MonitorApiView):
             after = int(raw)
         except ValueError:
             raise ValidationError({"after": ["A whole number (the last seq you have) is required."]}) from None
-        points = series_after(self.tenant, run, after, SERIES_MAX_POINTS)
+        max_points = None
+        if "maxPoints" in request.query_params:
+            raw = request.query_params["maxPoints"]
+            if not raw.isdigit() or not 1 <= int(raw) <= SERIES_MAX_POINTS:
+                raise ValidationError({"maxPoints": [f"A whole number from 1 to {SERIES_MAX_POINTS}."]})
+            max_points = int(raw)
+        points = series.points(self.tenant, run, after_seq=after, limit=SERIES_MAX_POINTS, max_points=max_points)
         return Response(RunSeriesSerializer({"runStatus": run.status, "points": points}).data)
 
 

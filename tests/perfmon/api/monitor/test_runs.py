@@ -231,7 +231,7 @@ def test_metrics_of_a_real_result_as_the_judge_stores_them(api, acme, acme_key):
 
 
 def test_runs_list_says_why_a_run_was_skipped_or_errored(api, acme, acme_key):
-    from perfmon.monitors.scheduler import dispatch_due
+    from perfmon.runs.tick import dispatch_due
 
     make_agent("acme-1", tenant=acme, capacity=5)
     due = timezone.now().replace(second=0, microsecond=0)  # a fire time of "* * * * *"
@@ -386,12 +386,57 @@ def test_series_follow_a_run_interval_by_interval(api, acme, globex_key, acme_ke
     assert [p["seq"] for p in body["points"]] == [0, 1, 2]
     assert body["points"][2] == {
         "seq": 2, "start": body["points"][2]["start"], "intervalS": 5.0, "count": 102, "errors": 2,
-        "p50": 10.0, "p95": 22.0, "p99": 30.0, "throughput": 22.0,
+        "p50": 10.0, "p95": 22.0, "p99": 30.0, "throughput": 22.0, "coveredS": 5.0,
     }
     later = api.get(f"/api/runs/{run.pk}/series?after=1", key=acme_key).json()["points"]
     assert [p["seq"] for p in later] == [2]
     assert_envelope(api.get(f"/api/runs/{run.pk}/series?after=x", key=acme_key), 400)
     assert_envelope(api.get(f"/api/runs/{run.pk}/series", key=globex_key), 404, "not_found")
+
+
+def test_series_merged_to_max_points_keep_counts_rates_and_percentiles_exact(api, acme, acme_key, globex_key):
+    from perfmon.runs.models import SeriesPoint
+    from runners.histogram import LatencyHistogram
+    from runners.result import SeriesPoint as WirePoint
+
+    run = make_run(acme, make_monitor(acme), status=RunStatus.PASS)
+    start = timezone.now().replace(microsecond=0) - timedelta(seconds=60)
+    everything = LatencyHistogram()
+    # 25 one-second points: a run that began 0.4 s into the first and ended 0.25 s into the last
+    for seq in range(25):
+        hist = LatencyHistogram()
+        for ms in range(1, 11 + seq * 4):
+            hist.record(ms * (seq + 1))
+            everything.record(ms * (seq + 1))
+        covered = 0.6 if seq == 0 else 0.25 if seq == 24 else 1.0
+        wire = WirePoint.build(seq, start.timestamp() + seq, 1.0, hist.count, seq % 3, hist, covered_s=covered)
+        SeriesPoint.all_tenants.create(
+            run=run, seq=seq, start=start + timedelta(seconds=seq), interval_s=1.0, count=wire.count,
+            errors=wire.errors, p50_ms=wire.p50_ms, p95_ms=wire.p95_ms, p99_ms=wire.p99_ms,
+            throughput_rps=wire.throughput_rps, histogram=wire.histogram, covered_s=wire.covered_s,
+        )
+    raw = api.get(f"/api/runs/{run.pk}/series", key=acme_key).json()["points"]
+    merged = api.get(f"/api/runs/{run.pk}/series?maxPoints=10", key=acme_key).json()["points"]
+
+    assert len(raw) == 25 and len(merged) == 9  # groups of 3: at most 10 points
+    assert sum(p["count"] for p in merged) == sum(p["count"] for p in raw) == everything.count
+    assert sum(p["errors"] for p in merged) == sum(p["errors"] for p in raw)
+    assert [p["seq"] for p in merged] == [2, 5, 8, 11, 14, 17, 20, 23, 24]  # `after` continues after each
+    first = merged[0]
+    assert first["intervalS"] == 3.0 and first["coveredS"] == pytest.approx(2.6)
+    assert first["throughput"] == pytest.approx(sum(p["count"] for p in raw[:3]) / 2.6)
+    assert merged[-1]["throughput"] == pytest.approx(raw[-1]["count"] / 0.25)
+    # a merged point's percentiles are its points' merged histogram's, not an average
+    group = LatencyHistogram()
+    for seq in range(3, 6):
+        for ms in range(1, 11 + seq * 4):
+            group.record(ms * (seq + 1))
+    assert merged[1]["p95"] == group.percentile(95)
+    assert merged[1]["p95"] != pytest.approx(sum(p["p95"] for p in raw[3:6]) / 3)
+    for bad in ("0", "1001", "x", "-3"):
+        body = assert_envelope(api.get(f"/api/runs/{run.pk}/series?maxPoints={bad}", key=acme_key), 400)
+        assert "maxPoints" in body["details"]
+    assert_envelope(api.get(f"/api/runs/{run.pk}/series?maxPoints=10", key=globex_key), 404)
 
 
 # --- cancel ----------------------------------------------------------------
