@@ -36,8 +36,8 @@ def main() -> None:
     from perfmon.definitions.models import TestDefinition
     from perfmon.fleet.models import Agent
     from perfmon.monitors.models import Monitor
-    from perfmon.monitors.scheduler import dispatch_due
     from perfmon.runs.models import Run
+    from perfmon.runs.tick import dispatch_due
     from perfmon.tenants.models import Tenant
 
     slug = f"bench-{int(time.time())}"

@@ -12,11 +12,19 @@ from django.utils import timezone
 
 from perfmon.alerts.models import Alert, Notification, NotificationChannel
 
-EVENTS = ("alert.opened", "alert.updated", "alert.resolved", "test")
+# The summary figures a notification carries of a run (docs/alerts.md, docs/operations.md).
+RUN_METRIC_KEYS = ("count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms", "throughput_rps", "apdex")
 
 
-def _iso(moment) -> str | None:
+def iso(moment) -> str | None:
+    """A moment as the notifications write it: ISO 8601 in UTC with a ``Z``, or None."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def run_metrics(run) -> dict:
+    """The run's summary figures in a notification (each key present, None when not measured)."""
+    metrics = run.metrics or {}
+    return {key: metrics.get(key) for key in RUN_METRIC_KEYS}
 
 
 def alert_payload(alert: Alert, event: str, run=None) -> dict:
@@ -24,7 +32,7 @@ def alert_payload(alert: Alert, event: str, run=None) -> dict:
     body = {
         "event": event,
         "tenant": alert.tenant.slug,
-        "sentAt": _iso(timezone.now()),
+        "sentAt": iso(timezone.now()),
         "alert": {
             "id": str(alert.pk),
             "kind": alert.kind,
@@ -34,9 +42,9 @@ def alert_payload(alert: Alert, event: str, run=None) -> dict:
             "monitorName": alert.monitor.name if alert.monitor_id else None,
             "agentId": alert.agent_id,
             "occurrences": alert.occurrences,
-            "openedAt": _iso(alert.opened_at),
-            "acknowledgedAt": _iso(alert.acknowledged_at),
-            "resolvedAt": _iso(alert.resolved_at),
+            "openedAt": iso(alert.opened_at),
+            "acknowledgedAt": iso(alert.acknowledged_at),
+            "resolvedAt": iso(alert.resolved_at),
             "note": alert.note,
             "details": alert.details,
         },
@@ -46,11 +54,10 @@ def alert_payload(alert: Alert, event: str, run=None) -> dict:
         body["run"] = {
             "id": str(run.pk),
             "status": run.status,
-            "metrics": {k: run.metrics.get(k) for k in ("count", "errors", "error_rate", "p50_ms", "p95_ms",
-                                                        "p99_ms", "throughput_rps", "apdex")},
+            "metrics": run_metrics(run),
             "thresholdBreaches": run.breaches,
             "error": run.error,
-            "completedAt": _iso(run.completed_at),
+            "completedAt": iso(run.completed_at),
         }
     return body
 
@@ -86,7 +93,7 @@ def send_test_notification(channel: NotificationChannel) -> Notification:
     payload = {
         "event": "test",
         "tenant": channel.tenant.slug,
-        "sentAt": _iso(timezone.now()),
+        "sentAt": iso(timezone.now()),
         "message": f"Test notification from perfmon to channel '{channel.name}'",
         "alert": None,
         "run": None,

@@ -21,11 +21,11 @@ from perfmon.alerts.models import Alert, AlertKind, AlertState
 from perfmon.alerts.notify import notify
 from perfmon.monitors import schedule
 from perfmon.runs.breaches import describe_all
+from perfmon.runs.lifecycle import JUDGED
 from perfmon.runs.models import Run, RunStatus
 
 log = logging.getLogger(__name__)
 
-JUDGED = (RunStatus.PASS, RunStatus.FAIL, RunStatus.ERROR)
 BAD = {RunStatus.FAIL: AlertKind.RUN_FAILED, RunStatus.ERROR: AlertKind.RUN_ERROR}
 WORST_KEYS = {"p95_ms": max, "p99_ms": max, "error_rate": max, "apdex": min}
 TITLE_LENGTH = Alert._meta.get_field("title").max_length
@@ -74,6 +74,11 @@ def _title(run: Run, monitor) -> str:
         breached = "; ".join(describe_all(run.breaches, run.thresholds)) or "thresholds breached"
         return f"{monitor.name}: {breached}"[:TITLE_LENGTH]
     return f"{monitor.name}: run errored: {(run.error or 'unknown error')[:200]}"
+
+
+def on_run_ended(sender, run, **kwargs) -> None:
+    """The ``run_ended`` receiver (connected by AlertsConfig.ready)."""
+    on_run_finished(run.pk)
 
 
 def on_run_finished(run_id) -> Alert | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from perfmon.alerts.models import Alert
 from perfmon.core.errors import NotFound
-from perfmon.monitors.selectors import as_uuid
+from perfmon.core.ids import as_uuid
 
 
 def alerts_for_tenant(tenant, *, monitor=None, state: str | None = None, since=None, until=None):

@@ -1,9 +1,43 @@
-"""The domain's own errors. Services raise these; each API facade maps them to
-its envelope and status code in one place (perfmon/api/common/errors.py)."""
+"""The domain's own errors, and the one envelope every error is answered in.
+
+Services raise these; the API facades map them (and DRF's own errors) to the
+envelope and status code in one place (perfmon/api/common/errors.py); plain
+Django views and error handlers answer with ``json_error``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.http import JsonResponse
+
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def envelope(status_code: int, message: str, *, code: str | None = None, details=None) -> dict:
+    """``{"error": code, "message": message, "details": details}``; ``details`` only when given."""
+    body = {"error": code or _CODES.get(status_code, "error"), "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def json_error(status_code: int, message: str) -> JsonResponse:
+    """The envelope for plain Django views and handlers (404/500 outside DRF)."""
+    return JsonResponse(envelope(status_code, message), status=status_code)
 
 
 class PerfmonError(Exception):

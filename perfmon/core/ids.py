@@ -1,4 +1,5 @@
-"""Shortened ids: the dashboard shows a UUID's first characters, and clients may send them back."""
+"""Ids as clients send them: whole UUIDs, possibly malformed, and shortened ones (the dashboard
+shows a UUID's first characters, and clients may send them back)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ import uuid
 # Long enough that a tenant's ids rarely share one (16^6 = 16.7 million), short enough to type.
 MIN_PREFIX = 6
 _HEX = re.compile("[0-9a-f]+")
+
+
+def as_uuid(value) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (a malformed id is simply not found)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def prefix_bounds(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:

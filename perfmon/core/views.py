@@ -11,7 +11,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from perfmon.api.common.errors import json_error
+from perfmon.core.errors import json_error
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
 from perfmon.core.errors import NotFound
+from perfmon.core.ids import as_uuid
 from perfmon.definitions.models import TestDefinition
 
 
@@ -22,16 +21,9 @@ def standalone_tests(tenant):
     return tests_for_tenant(tenant).filter(monitor__isnull=True)
 
 
-def _as_uuid(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def standalone_test(tenant, test_id) -> TestDefinition:
     """One standalone test of ``tenant``. Raises NotFound (also for ids that are not UUIDs)."""
-    pk = _as_uuid(test_id)
+    pk = as_uuid(test_id)
     test = standalone_tests(tenant).filter(pk=pk).first() if pk else None
     if test is None:
         raise NotFound(f"Test {test_id} does not exist")

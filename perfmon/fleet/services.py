@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from perfmon.core import credentials
-from perfmon.core.errors import Conflict, NotFound, ValidationFailed
+from perfmon.core.errors import Conflict, ValidationFailed
 from perfmon.fleet.models import Agent, agent_id_validator
 
 ENROLLMENT_KIND = "pme"
@@ -95,14 +95,6 @@ def update_agent(*, agent: Agent, **changes) -> Agent:
     return agent
 
 
-def agent_for_tenant(tenant, agent_id: str) -> Agent:
-    """The tenant's own or a shared agent. Raises NotFound."""
-    try:
-        return Agent.objects.for_tenant(tenant).get(pk=agent_id)
-    except Agent.DoesNotExist:
-        raise NotFound(f"agent '{agent_id}' does not exist") from None
-
-
 # --- machines: agents registered by hand (/api/v1/machines) ------------------
 
 MACHINE_FACTS = ("hostname", "ip_address", "os", "arch", "cpu_cores", "memory_gb")
@@ -156,35 +148,3 @@ def register_machine(*, tenant, name: str, hostname: str, location: str = "", **
             if Agent.objects.for_tenant(tenant, include_shared=False).filter(hostname=hostname).exists():
                 raise
     raise Conflict(f"no free agent id left for '{base}'; choose another name")
-
-
-@dataclass(frozen=True)
-class MachineRemoval:
-    deleted: bool  # False: the machine had active runs and was drained instead
-    active_runs: int
-
-
-def delete_machine(*, tenant, agent_id: str) -> MachineRemoval:
-    """Remove ``tenant``'s own agent, or drain it first when it has queued or running runs.
-
-    An idle agent is deleted at once: its credentials stop working and its
-    runs stay in the history (their ``agent`` becomes NULL). An agent with
-    active runs is drained instead (it takes no new runs and finishes the
-    ones it has); a later call, once it is idle, deletes it. Shared agents
-    and other tenants' agents raise NotFound.
-    """
-    from perfmon.runs.models import Run, RunStatus
-
-    with transaction.atomic():
-        agent = (
-            Agent.objects.for_tenant(tenant, include_shared=False).select_for_update().filter(pk=agent_id).first()
-        )
-        if agent is None:
-            raise NotFound(f"Machine {agent_id} does not exist")
-        active = Run.objects.for_tenant(tenant).filter(agent=agent, status__in=RunStatus.active()).count()
-        if active:
-            if not agent.drained:
-                set_drained(agent=agent, drained=True)
-            return MachineRemoval(deleted=False, active_runs=active)
-        Agent.objects.for_tenant(tenant, include_shared=False).filter(pk=agent.pk).delete()
-    return MachineRemoval(deleted=True, active_runs=0)

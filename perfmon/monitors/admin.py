@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
-from django.utils.html import format_html
 
 from perfmon.core.admin import ServiceAdmin, ServiceForm, admin_link
 from perfmon.core.errors import PerfmonError
@@ -9,33 +8,6 @@ from perfmon.definitions.models import Tool
 from perfmon.monitors.models import Monitor
 from perfmon.monitors.schedule import describe
 from perfmon.monitors.services import delete_monitor, update_monitor
-from perfmon.runs.models import Run
-
-
-class RunInline(admin.TabularInline):
-    model = Run
-    fk_name = "monitor"
-    fields = ["link", "status", "trigger", "agent", "created_at", "completed_at"]
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    ordering = ["-created_at"]
-
-    @admin.display(description="run")
-    def link(self, run):
-        return admin_link(run, str(run.id)[:8])
-
-    # A monitor may have thousands of runs: the inline shows the latest ones, the link the rest.
-    latest = 20
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("agent")
-        monitor_id = (request.resolver_match.kwargs if request.resolver_match else {}).get("object_id")
-        if monitor_id:
-            recent = Run.all_tenants.filter(monitor_id=monitor_id).order_by("-created_at")[: self.latest]
-            queryset = queryset.filter(pk__in=list(recent.values_list("pk", flat=True)))
-        return queryset
 
 
 class MonitorForm(ServiceForm):
@@ -74,18 +46,12 @@ class MonitorAdmin(ServiceAdmin):
     search_fields = ["name", "tenant__slug"]
     list_select_related = ["tenant", "test"]
     # Timing and last-run fields are the scheduler's; the tenant and test are fixed at creation.
-    readonly_fields = ["tenant", "test_link", "schedule_text", "next_run_at", "last_run_at", "last_status", "all_runs"]
-    inlines = [RunInline]
+    # The monitor's runs are added to this page by perfmon/runs/admin.py (runs comes after monitors).
+    readonly_fields = ["tenant", "test_link", "schedule_text", "next_run_at", "last_run_at", "last_status"]
     actions = ["enable", "disable"]
 
     def view_on_site(self, monitor):
         return reverse("web:monitor", args=[monitor.pk])  # the monitor's dashboard page
-
-    @admin.display(description="runs")
-    def all_runs(self, monitor):
-        url = reverse("admin:runs_run_changelist") + f"?monitor__id__exact={monitor.pk}"
-        return format_html('<a href="{}">all runs of this monitor</a> (the latest {} are listed below)', url,
-                           RunInline.latest)
 
     @admin.display(description="tool")
     def tool_name(self, monitor):

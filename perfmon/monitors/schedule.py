@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 _NAMES = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat)"
 _ATOM = rf"(?:\d{{1,2}}|{_NAMES})"
@@ -99,10 +99,21 @@ def _fast_next(expression: str, tz: ZoneInfo, after: datetime) -> datetime | Non
 
 
 def next_run(expression: str, tz_name: str, after: datetime) -> datetime:
-    """The first time strictly after ``after`` (aware) at which the schedule fires, in UTC."""
+    """The first time strictly after ``after`` (aware) at which the schedule fires, in UTC.
+
+    Raises InvalidSchedule when it never fires again, also for an expression
+    stored before validation refused it (croniter's own errors included).
+    """
     if after.tzinfo is None:
         raise ValueError("after must be timezone-aware")
     tz = zone(tz_name)
+    try:
+        return _next_run(expression, tz, after)
+    except CroniterError as exc:
+        raise InvalidSchedule(f"'{expression}' does not fire after {after.isoformat()}: {exc}") from None
+
+
+def _next_run(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     fast = _fast_next(expression, tz, after)
     if fast is not None:
         return fast

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from perfmon.core.errors import NotFound
+from perfmon.core.ids import as_uuid
 from perfmon.monitors.models import Monitor
-
-
-def as_uuid(value) -> uuid.UUID | None:
-    """``value`` as a UUID, or None when it is not one (a malformed id is simply not found)."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def monitors_for_tenant(tenant):

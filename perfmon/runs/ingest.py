@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
 
 from perfmon.core.errors import Conflict, NotFound
 from perfmon.fleet.models import Agent
+from perfmon.runs import lifecycle
 from perfmon.runs.models import Run, RunLogChunk, RunStatus, SeriesPoint
 from runners.result import SeriesPoint as WirePoint
 
@@ -53,10 +53,7 @@ def claim_run(*, agent: Agent, run_id, claim_id: uuid.UUID) -> Run:
     message) and RunFinished when it already ended (cancelled before start).
     """
     run = agent_run(agent, run_id)
-    now = timezone.now()
-    claimed = Run.objects.unscoped().filter(pk=run.pk, agent=agent, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, claim_id=claim_id, claimed_at=now, started_at=now, updated_at=now
-    )
+    claimed = lifecycle.claim(run, agent=agent, claim_id=claim_id)
     run.refresh_from_db()
     if claimed or (run.claim_id == claim_id and run.status == RunStatus.RUNNING):
         return run

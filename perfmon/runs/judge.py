@@ -12,12 +12,11 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
 
 from perfmon.fleet.models import Agent
+from perfmon.runs import lifecycle
 from perfmon.runs.ingest import agent_run
 from perfmon.runs.models import Run, RunStatus
-from perfmon.runs.services import record_outcome
 from runners import thresholds as threshold_rules
 from runners.result import Result
 
@@ -58,7 +57,12 @@ def _verdict(run: Run, report: Report) -> tuple[str, list[dict], str]:
 
 
 def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
-    """Judge and close the run; posting again after it ended changes nothing."""
+    """Judge and close the claimed run; posting again after it ended changes nothing.
+
+    Only a running run is judged: the agent claims a run before it runs the
+    tool, so a report for a run still queued (or already final) returns the
+    run as it is.
+    """
     agent_run(agent, run_id)  # NotFound for another agent's run
     with transaction.atomic():
         run = Run.objects.unscoped().select_for_update().get(pk=run_id)
@@ -67,16 +71,12 @@ def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
         status, breaches, error = _verdict(run, report)
         if run.cancel_requested_at is not None and status == RunStatus.ERROR:
             status = RunStatus.CANCELLED  # stopped on request: not the tool's fault
-        now = timezone.now()
-        run.status, run.breaches, run.error, run.completed_at = status, breaches, error, now
+        judged = {"breaches": breaches, "error": error}
         if report.result is not None:
-            run.metrics = {
-                key: value for key, value in report.result.to_dict().items() if key not in _SUMMARY_EXCLUDED
-            }
-            run.metrics.update(exit_code=report.exit_code, outcome=report.outcome)
-            run.histogram = report.result.histogram
-        run.save()
-        record_outcome(run)
-    log.info("run %s judged %s", run.pk, run.status)
+            metrics = {key: value for key, value in report.result.to_dict().items() if key not in _SUMMARY_EXCLUDED}
+            metrics.update(exit_code=report.exit_code, outcome=report.outcome)
+            judged.update(metrics=metrics, histogram=report.result.histogram)
+        if lifecycle.judge(run, status, **judged):
+            log.info("run %s judged %s", run.pk, run.status)
     return run
 

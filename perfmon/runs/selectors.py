@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfmon.core.errors import NotFound
-from perfmon.monitors.selectors import as_uuid
+from perfmon.core.ids import as_uuid
 from perfmon.runs.models import Run, RunLogChunk
 
 # Log chunks fetched per round trip while streaming (server-side cursor on PostgreSQL).

@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from perfmon.core.errors import Conflict, NotFound
-from perfmon.fleet.selectors import AgentPool
-from perfmon.monitors.models import Monitor
+from perfmon.runs import lifecycle
+from perfmon.runs.agents import AgentPool
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from runners.protocol import EXECUTE_RUN, RunAssignment, agent_queue
 
@@ -51,7 +51,7 @@ def new_run(*, tenant, monitor, test, trigger, scheduled_for=None) -> Run:
 
 
 def choose_for(run: Run, monitor, pool: AgentPool) -> None:
-    """Set the run's agent, or mark it ``error`` with the reason none fits (nothing saved)."""
+    """Set the unsaved run's agent, or make it one created in ``error`` with the reason none fits."""
     agent, reason = pool.choose(
         tenant=run.tenant,
         tool=run.tool,
@@ -59,30 +59,16 @@ def choose_for(run: Run, monitor, pool: AgentPool) -> None:
         location=monitor.location if monitor is not None else "",
     )
     if agent is None:
-        run.status, run.error, run.completed_at = RunStatus.ERROR, reason, timezone.now()
+        lifecycle.created_final(run, RunStatus.ERROR, reason=reason)
     else:
         run.agent = agent
 
 
-def record_outcome(run: Run) -> None:
-    """What follows any run's end: its monitor's last run and status, the alert rules, and
-    the tenant's run.completed webhooks."""
-    from perfmon.alerts.rules import on_run_finished
-    from perfmon.alerts.run_events import run_completed
-
-    if run.monitor_id and run.status in (RunStatus.PASS, RunStatus.FAIL, RunStatus.ERROR):
-        Monitor.objects.unscoped().filter(pk=run.monitor_id).update(
-            last_run_at=run.completed_at, last_status=run.status
-        )
-    on_run_finished(run.pk)
-    run_completed(run)
-
-
 def after_dispatch(runs: list[Run]) -> None:
-    """Record the runs that found no agent; publish the others once the transaction commits."""
+    """Announce the stored runs that found no agent; publish the others once the transaction commits."""
     for run in runs:
         if run.status == RunStatus.ERROR:
-            record_outcome(run)
+            lifecycle.ended(run)
     queued = [run.pk for run in runs if run.status == RunStatus.QUEUED and run.agent_id]
     if queued:
         transaction.on_commit(lambda: publish_runs(queued))
@@ -164,13 +150,7 @@ def cancel_run(*, tenant, run_id, actor: str = "") -> Run:
     """
     run = run_for_tenant(tenant, run_id)
     now = timezone.now()
-    unclaimed = Run.objects.for_tenant(tenant).filter(
-        pk=run.pk, status=RunStatus.QUEUED, claimed_at__isnull=True
-    )
-    if unclaimed.update(status=RunStatus.CANCELLED, completed_at=now, cancel_requested_at=now,
-                        status_reason=f"cancelled by {actor or 'a user'} before it started"):
-        run.refresh_from_db()
-        record_outcome(run)
+    if lifecycle.cancel_unclaimed(run, reason=f"cancelled by {actor or 'a user'} before it started", at=now):
         return run
     marked = Run.objects.for_tenant(tenant).filter(
         pk=run.pk, status__in=RunStatus.active(), cancel_requested_at__isnull=True

@@ -21,8 +21,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from perfmon.fleet.selectors import online_horizon
+from perfmon.runs import lifecycle
 from perfmon.runs.models import Run, RunStatus
-from perfmon.runs.services import publish_run, record_outcome
+from perfmon.runs.services import publish_run
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,8 @@ class SweepReport:
 
 
 def _end_runs(candidates, now: datetime, error: str) -> int:
-    """End the candidate runs in error (those still active when updated) and apply the alert rules."""
-    ended = 0
-    for run_id in list(candidates.values_list("pk", flat=True)[:REPUBLISH_BATCH]):
-        if Run.objects.unscoped().filter(pk=run_id, status__in=RunStatus.active()).update(
-            status=RunStatus.ERROR, completed_at=now, error=error, updated_at=now
-        ):
-            ended += 1
-            record_outcome(Run.objects.unscoped().get(pk=run_id))
-    return ended
+    """End the candidate runs in error (those still active when updated); each end is announced."""
+    return sum(lifecycle.fail_active(run, error=error, at=now) for run in list(candidates[:REPUBLISH_BATCH]))
 
 
 def sweep(*, now: datetime | None = None) -> SweepReport:

@@ -2,7 +2,15 @@
 
 from celery import shared_task
 
-from runners.protocol import SWEEP_RUNS
+from runners.protocol import DISPATCH_DUE, SWEEP_RUNS
+
+
+@shared_task(name=DISPATCH_DUE, ignore_result=True)
+def dispatch_due() -> None:
+    """The scheduler tick: dispatch every due monitor (the name is still the monitors app's: beat rows carry it)."""
+    from perfmon.runs.tick import dispatch_due as tick
+
+    tick()
 
 
 @shared_task(name=SWEEP_RUNS, ignore_result=True)

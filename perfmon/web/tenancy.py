@@ -22,8 +22,8 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from perfmon.core.errors import NotFound, PermissionDenied
+from perfmon.core.ids import as_uuid
 from perfmon.monitors.models import Monitor
-from perfmon.monitors.selectors import as_uuid
 from perfmon.tenants.models import Membership, Role, Tenant
 
 SESSION_KEY = "perfmon_tenant_id"

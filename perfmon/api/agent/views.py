@@ -19,6 +19,7 @@ from perfmon.api.agent.authentication import AgentCredentialAuthentication
 from perfmon.fleet.enrollment import enroll
 from perfmon.fleet.heartbeats import record_heartbeat
 from perfmon.runs import ingest
+from perfmon.runs.agents import runs_to_stop
 from perfmon.runs.judge import Report, finish_run
 from runners.errors import ParseError
 from runners.protocol import agent_queue
@@ -77,10 +78,9 @@ class HeartbeatView(AgentApiView):
     def post(self, request):
         data = _valid(s.HeartbeatSerializer, request.data)
         facts = {key: data[key] for key in s.HostFactsSerializer().fields if key in data}
-        cancel = record_heartbeat(
-            agent=self.agent, facts=facts, metrics=dict(data["metrics"]),
-            running_runs=[str(run_id) for run_id in data["running_runs"]],
-        )
+        running_runs = [str(run_id) for run_id in data["running_runs"]]
+        record_heartbeat(agent=self.agent, facts=facts, metrics=dict(data["metrics"]), running_runs=running_runs)
+        cancel = runs_to_stop(self.agent, running_runs)
         return Response(
             {
                 "cancel": cancel,

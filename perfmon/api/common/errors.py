@@ -1,4 +1,4 @@
-"""One error envelope for both API surfaces.
+"""One error envelope for both API surfaces (``perfmon.core.errors.envelope``).
 
 Every error answers ``{"error": "<code>", "message": "…", "details": {…}}``;
 ``details`` appears only with per-field errors. Unexpected exceptions
@@ -13,36 +13,14 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from perfmon.core.errors import PerfmonError
+from perfmon.core.errors import PerfmonError, envelope
 
 log = logging.getLogger(__name__)
-
-_CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-}
-
-
-def envelope(status_code: int, message: str, *, code: str | None = None, details=None) -> dict:
-    body = {"error": code or _CODES.get(status_code, "error"), "message": message}
-    if details:
-        body["details"] = details
-    return body
 
 
 def _first_message(detail) -> str:
@@ -86,7 +64,3 @@ def envelope_exception_handler(exc, context):
     response.data = body
     return response
 
-
-def json_error(status_code: int, message: str) -> JsonResponse:
-    """The envelope for plain Django views and handlers (404/500 outside DRF)."""
-    return JsonResponse(envelope(status_code, message), status=status_code)

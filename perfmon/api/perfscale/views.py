@@ -29,6 +29,7 @@ from perfmon.definitions.models import TestStatus
 from perfmon.fleet import services as fleet
 from perfmon.fleet.models import Agent
 from perfmon.runs import services as runs
+from perfmon.runs.agents import delete_machine
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from perfmon.tenants.models import Role
 
@@ -125,7 +126,7 @@ class MachineDetailView(PerfscaleView):
         summary="Remove a machine (one with pending or running tasks is drained first)",
     )
     def delete(self, request: Request, machine_id: str) -> Response:
-        fleet.delete_machine(tenant=self.tenant, agent_id=machine_id)
+        delete_machine(tenant=self.tenant, agent_id=machine_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,7 +7,6 @@ one-line message on bad input, so shell scripts can do
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from perfmon.core.errors import PerfmonError
@@ -20,8 +19,3 @@ class ScriptableCommand(BaseCommand):
         except PerfmonError as exc:
             raise CommandError(exc.message) from None
 
-    def tenant(self, slug: str | None):
-        """The named tenant, else the demo tenant that `make up` bootstraps."""
-        from perfmon.tenants.services import tenant_by_slug
-
-        return tenant_by_slug(slug or settings.PERFMON_DEMO_TENANT_SLUG)

@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from perfmon.monitors.selectors import as_uuid
+from perfmon.core.ids import as_uuid
 from perfmon.tenants.models import Tenant
 from perfmon.web.tenancy import SESSION_KEY
 

@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from perfmon.alerts.delivery import attempt_delivery
+from perfmon.alerts.liveness import check_agents
 from perfmon.alerts.models import (
     Alert,
     AlertKind,
@@ -20,7 +21,6 @@ from perfmon.alerts.models import (
 )
 from perfmon.alerts.notify import send_test_notification
 from perfmon.alerts.services import acknowledge_alert
-from perfmon.fleet.liveness import check_agents
 from perfmon.fleet.models import Agent
 from perfmon.runs.ingest import claim_run
 from perfmon.runs.judge import Report, finish_run

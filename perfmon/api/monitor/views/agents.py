@@ -13,7 +13,8 @@ from perfmon.api.common.pagination import parse_window
 from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import AgentMetricsSerializer, AgentSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
-from perfmon.fleet.selectors import agent_visible_to, agents_for_tenant, recent_samples, run_counts
+from perfmon.fleet.selectors import agent_visible_to, agents_for_tenant, recent_samples
+from perfmon.runs.agents import run_counts
 from perfmon.runs.models import RunStatus
 
 SAMPLES_DEFAULT_LIMIT = 60

@@ -15,7 +15,8 @@ from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import AcknowledgeSerializer, AlertSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
 from perfmon.core.errors import ValidationFailed
-from perfmon.monitors.selectors import as_uuid, monitor_for_tenant
+from perfmon.core.ids import as_uuid
+from perfmon.monitors.selectors import monitor_for_tenant
 
 ALERTS_DEFAULT_LIMIT = 50
 ALERTS_MAX_LIMIT = 500

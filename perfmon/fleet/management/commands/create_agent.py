@@ -1,8 +1,8 @@
-from perfmon.core.management.base import ScriptableCommand
 from perfmon.fleet.services import create_agent
+from perfmon.tenants.management.base import TenantCommand
 
 
-class Command(ScriptableCommand):
+class Command(TenantCommand):
     help = (
         "Create an agent (shared by all tenants unless --tenant is given). "
         "Prints its one-time enrollment token as the last line."

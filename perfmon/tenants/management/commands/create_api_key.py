@@ -1,8 +1,8 @@
-from perfmon.core.management.base import ScriptableCommand
+from perfmon.tenants.management.base import TenantCommand
 from perfmon.tenants.services import create_api_key
 
 
-class Command(ScriptableCommand):
+class Command(TenantCommand):
     help = "Create an API key for a tenant. Prints the key, shown only this once, as the last line."
 
     def add_arguments(self, parser):

@@ -8,8 +8,10 @@ from django.db import connection
 from django.utils import timezone
 
 from perfmon.monitors.models import Monitor
-from perfmon.monitors.scheduler import dispatch_due
+from perfmon.runs import tick
 from perfmon.runs.models import Run, RunStatus, RunTrigger
+from perfmon.runs.services import request_run
+from perfmon.runs.tick import dispatch_due
 from runners.protocol import agent_queue
 from tests.broker import purge, take_assignments
 from tests.factories import make_agent, make_monitor
@@ -104,6 +106,61 @@ def test_no_agent_ends_the_run_in_error_and_the_schedule_still_advances(acme):
     assert run.status == RunStatus.ERROR and run.error.startswith("no agent available")
     monitor.refresh_from_db()
     assert monitor.next_run_at > now
+
+
+def test_a_manual_run_racing_the_tick_turns_its_scheduled_run_into_a_skip(acme, monkeypatch,
+                                                                           django_capture_on_commit_callbacks):
+    """A manual run stored between the tick's busy check and its insert: the batch still goes in,
+    one by one, and only that monitor's scheduled run is stored skipped (not queued, not published)."""
+    make_agent("acme-1", tenant=acme, capacity=10)
+    now = just_after_a_fire_time()
+    raced = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
+    calm = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
+    manual = []
+    choose_for = tick.choose_for
+
+    def manual_run_arrives_first(run, monitor, pool):
+        if monitor.pk == raced.pk and not manual:
+            # The real manual-run service, on the tick's connection: its row is in before the batch's.
+            manual.append(request_run(tenant=acme, monitor=Monitor.objects.for_tenant(acme).get(pk=raced.pk)))
+        choose_for(run, monitor, pool)
+
+    monkeypatch.setattr(tick, "choose_for", manual_run_arrives_first)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = dispatch_due(now=now)
+    assert (report.dispatched, report.skipped) == (1, 1)
+    first, skipped = runs_of(raced)
+    assert (first.pk, first.status, first.trigger) == (manual[0].pk, RunStatus.QUEUED, RunTrigger.MANUAL)
+    assert (skipped.status, skipped.trigger, skipped.agent_id) == (RunStatus.SKIPPED, RunTrigger.SCHEDULE, None)
+    assert skipped.status_reason == tick.BUSY and skipped.completed_at is not None
+    [scheduled] = runs_of(calm)
+    assert (scheduled.status, scheduled.agent_id) == (RunStatus.QUEUED, "acme-1")
+    published = {a["run_id"] for a in take_assignments(agent_queue("acme-1"))}
+    assert published == {str(first.pk), str(scheduled.pk)}
+    for monitor in (raced, calm):
+        monitor.refresh_from_db()
+        assert monitor.next_run_at > now
+
+
+@pytest.mark.parametrize(("schedule", "tz"), [
+    ("0 0 30 2 *", "UTC"),  # February 30th: parses, never fires
+    ("61 * * * *", "UTC"),  # out of range
+    ("* * * * *", "Mars/Olympus"),  # no such time zone
+])
+def test_a_monitor_whose_stored_schedule_cannot_fire_is_parked_and_the_tick_goes_on(acme, schedule, tz):
+    make_agent("acme-1", tenant=acme, capacity=10)
+    now = just_after_a_fire_time()
+    broken = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
+    healthy = make_monitor(acme, next_run_at=now - timedelta(seconds=1))
+    # Stored before validation refused it: written around the service.
+    Monitor.objects.for_tenant(acme).filter(pk=broken.pk).update(schedule=schedule, timezone=tz)
+    report = dispatch_due(now=now)
+    assert report.dispatched == 1 and len(report.errors) == 1 and report.errors[0].startswith(f"{broken.pk}: ")
+    assert runs_of(broken) == [] and len(runs_of(healthy)) == 1
+    broken.refresh_from_db()
+    assert broken.next_run_at is None and broken.enabled  # parked, not disabled: fixing the schedule revives it
+    later = dispatch_due(now=now + timedelta(minutes=5))
+    assert later.errors == [] and runs_of(broken) == []
 
 
 def test_batches_cover_every_due_monitor(acme):

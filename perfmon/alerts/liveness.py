@@ -1,7 +1,8 @@
 """Agents going offline and coming back, as alerts.
 
 Online/offline is derived from the last heartbeat (Agent.status); this pass,
-run by beat, turns changes of it into alerts for the agent's tenant.
+run by beat, turns changes of it into alerts for the agent's tenant. It lives
+in alerts, above fleet, so the fleet app knows nothing of alerts.
 """
 
 from __future__ import annotations

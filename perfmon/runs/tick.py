@@ -1,6 +1,8 @@
 """The scheduler tick: claim due monitors in batches and dispatch their runs.
 
-Beat calls ``perfmon.monitors.dispatch_due`` every few seconds. Each batch
+Beat calls ``perfmon.monitors.dispatch_due`` every few seconds (the task's
+name predates the tick's move to runs, which owns every run's creation; it
+stays, because beat rows and queued messages carry it). Each batch
 locks up to ``batch_size`` due monitors with ``FOR UPDATE SKIP LOCKED`` (on
 PostgreSQL; SQLite serialises writers anyway), so several control-plane
 workers can tick at once and a monitor is dispatched once per due time. The
@@ -19,15 +21,17 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from perfmon.fleet.selectors import AgentPool
 from perfmon.monitors import schedule
 from perfmon.monitors.models import Monitor
+from perfmon.runs import lifecycle
+from perfmon.runs.agents import AgentPool
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from perfmon.runs.services import after_dispatch, choose_for, new_run
 
 log = logging.getLogger(__name__)
 
 MAX_MISSED_COUNTED = 1000
+BUSY = "skipped: the previous run was still queued or running"
 
 
 @dataclass
@@ -69,36 +73,42 @@ def _dispatch_batch(now: datetime, batch_size: int, report: TickReport) -> int:
         pool, runs = AgentPool(), []
         for monitor in due:
             runs.extend(_runs_for(monitor, now, busy, pool, report))
-        _insert(runs)
+        raced = _insert(runs)
+        report.dispatched -= raced
+        report.skipped += raced
         Monitor.objects.unscoped().bulk_update(due, ["next_run_at", "updated_at"])
         after_dispatch(runs)
     return len(due)
 
 
-def _insert(runs: list[Run]) -> None:
-    """Insert the batch's runs at once; one by one if a manual run raced in meanwhile."""
+def _insert(runs: list[Run]) -> int:
+    """Insert the batch's runs at once; one by one if a manual run raced in meanwhile.
+
+    Returns how many queued runs were stored as skipped instead, because their
+    monitor got a manual run between the busy check and this insert.
+    """
     try:
         with transaction.atomic():
             Run.all_tenants.bulk_create(runs)
+        return 0
     except IntegrityError:
+        raced = 0
         for run in runs:
             try:
                 with transaction.atomic():
                     run.save(force_insert=True)
             except IntegrityError:
                 # A manual run of this monitor started between our check and insert.
-                run.status, run.completed_at = RunStatus.SKIPPED, run.created_at or timezone.now()
-                run.status_reason = "skipped: the previous run was still queued or running"
-                run.agent = None
+                lifecycle.created_final(run, RunStatus.SKIPPED, reason=BUSY, at=run.created_at or timezone.now())
                 run.save(force_insert=True)
+                raced += 1
+        return raced
 
 
 def _skipped(monitor: Monitor, now: datetime, scheduled_for: datetime, reason: str) -> Run:
-    return Run(
-        tenant=monitor.tenant, monitor=monitor, test=monitor.test, tool=monitor.test.tool,
-        trigger=RunTrigger.SCHEDULE, scheduled_for=scheduled_for, status=RunStatus.SKIPPED,
-        completed_at=now, status_reason=reason,
-    )
+    run = Run(tenant=monitor.tenant, monitor=monitor, test=monitor.test, tool=monitor.test.tool,
+              trigger=RunTrigger.SCHEDULE, scheduled_for=scheduled_for)
+    return lifecycle.created_final(run, RunStatus.SKIPPED, reason=reason, at=now)
 
 
 def _runs_for(monitor: Monitor, now: datetime, busy: set, pool: AgentPool, report: TickReport) -> list[Run]:
@@ -125,7 +135,7 @@ def _runs_for(monitor: Monitor, now: datetime, busy: set, pool: AgentPool, repor
         )))
     if monitor.pk in busy:
         report.skipped += 1
-        runs.append(_skipped(monitor, now, scheduled_for, "skipped: the previous run was still queued or running"))
+        runs.append(_skipped(monitor, now, scheduled_for, BUSY))
         return runs
     run = new_run(
         tenant=monitor.tenant, monitor=monitor, test=None, trigger=RunTrigger.SCHEDULE, scheduled_for=scheduled_for

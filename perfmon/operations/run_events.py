@@ -1,8 +1,9 @@
 """Outgoing ``run.completed`` webhooks: other systems react to every run that ends.
 
 A tenant chooses which of its webhook channels receive the event (admin:
-Tenant settings → run completed channels). The notification rows are written
-in the judging transaction and delivered after commit through the same
+Tenant settings → run completed channels). ``OperationsConfig.ready`` connects
+``run_completed`` to the runs' ``run_ended`` signal. The notification rows are
+written in the judging transaction and delivered after commit through the same
 delivery as alerts (perfmon.alerts.deliver_notification: signed body,
 X-Perfmon-Delivery id, retries with backoff, every attempt recorded).
 """
@@ -12,19 +13,19 @@ from __future__ import annotations
 from django.utils import timezone
 
 from perfmon.alerts.models import ChannelKind, Notification, NotificationChannel
-from perfmon.alerts.notify import _iso, enqueue
+from perfmon.alerts.notify import enqueue, iso, run_metrics
+from perfmon.operations.models import TenantSettings
 
 RUN_COMPLETED = "run.completed"
 
 
 def run_payload(run) -> dict:
     """The documented body of a run.completed event (docs/operations.md)."""
-    metrics = run.metrics or {}
     monitor = run.monitor if run.monitor_id else None
     return {
         "event": RUN_COMPLETED,
         "tenant": run.tenant.slug,
-        "sentAt": _iso(timezone.now()),
+        "sentAt": iso(timezone.now()),
         "run": {
             "id": str(run.pk),
             "status": run.status,
@@ -34,10 +35,9 @@ def run_payload(run) -> dict:
             "tool": run.tool,
             "trigger": run.trigger,
             "agentId": run.agent_id,
-            "startedAt": _iso(run.started_at),
-            "completedAt": _iso(run.completed_at),
-            "metrics": {k: metrics.get(k) for k in ("count", "errors", "error_rate", "p50_ms", "p95_ms",
-                                                    "p99_ms", "throughput_rps", "apdex")},
+            "startedAt": iso(run.started_at),
+            "completedAt": iso(run.completed_at),
+            "metrics": run_metrics(run),
             "thresholdBreaches": run.breaches or [],
             "error": run.error,
         },
@@ -46,8 +46,6 @@ def run_payload(run) -> dict:
 
 def run_completed(run) -> list[Notification]:
     """Queue a run.completed notification to each subscribed, enabled webhook channel of the run's tenant."""
-    from perfmon.operations.models import TenantSettings
-
     channels = list(NotificationChannel.objects.for_tenant(run.tenant_id).filter(
         enabled=True, kind=ChannelKind.WEBHOOK,
         pk__in=TenantSettings.run_completed_channels.through.objects.filter(
@@ -56,3 +54,8 @@ def run_completed(run) -> list[Notification]:
     if not channels:
         return []
     return enqueue(run.tenant, RUN_COMPLETED, run_payload(run), channels=channels)
+
+
+def on_run_ended(sender, run, **kwargs) -> None:
+    """The ``run_ended`` receiver (connected by OperationsConfig.ready)."""
+    run_completed(run)

@@ -1,0 +1,129 @@
+"""What runs need of agents: which agent takes a run, which runs an agent must stop,
+how many runs it took, and removing an agent that may still be running some.
+
+These read or guard runs, so they live here rather than in fleet, which knows
+nothing of runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from perfmon.core.errors import NotFound
+from perfmon.fleet.models import Agent
+from perfmon.fleet.selectors import online_horizon
+from perfmon.fleet.services import set_drained
+from perfmon.runs.models import Run, RunStatus
+
+
+class AgentPool:
+    """Online agents and their load, read once per tenant and kept current as runs are assigned.
+
+    The scheduler tick assigns hundreds of runs per transaction; reading the
+    candidates once per tenant instead of once per run is what lets one tick
+    keep up with thousands of monitors.
+    """
+
+    def __init__(self) -> None:
+        self._live: dict = {}
+
+    def _agents(self, tenant) -> list[Agent]:
+        if tenant.pk not in self._live:
+            self._live[tenant.pk] = list(
+                Agent.objects.for_tenant(tenant)
+                .filter(last_heartbeat_at__gte=online_horizon())
+                .annotate(active_runs=Count("runs", filter=Q(runs__status__in=RunStatus.active())))
+                .order_by("id")
+            )
+        return self._live[tenant.pk]
+
+    def choose(self, *, tenant, tool: str, pinned=None, location: str = "") -> tuple[Agent | None, str]:
+        """The agent a run of ``tool`` should go to, or (None, the reason in words).
+
+        The monitor's pinned agent, else an online agent of its location,
+        else an online agent of the tenant, then a shared one; each must be
+        in service (not drained) and have the tool. Among those, agents with
+        free capacity come first, least busy first; when all are busy the run
+        waits in the least busy one's queue (agents take one run per free slot).
+        """
+        live = self._agents(tenant)
+        if pinned is not None:
+            groups, where = [[a for a in live if a.pk == pinned.pk]], f"pinned agent '{pinned.pk}'"
+        elif location:
+            groups, where = [[a for a in live if a.location == location]], f"location '{location}'"
+        else:
+            groups = [[a for a in live if a.tenant_id == tenant.pk], [a for a in live if a.tenant_id is None]]
+            where = "this tenant's or the shared agents"
+
+        seen_online = seen_in_service = False
+        for group in groups:
+            seen_online = seen_online or bool(group)
+            in_service = [agent for agent in group if not agent.drained]
+            seen_in_service = seen_in_service or bool(in_service)
+            candidates = sorted((a for a in in_service if tool in (a.tools or {})), key=lambda a: a.active_runs)
+            if candidates:
+                free = [agent for agent in candidates if agent.active_runs < agent.capacity]
+                chosen = (free or candidates)[0]
+                chosen.active_runs += 1
+                return chosen, ""
+        if not seen_online:
+            return None, f"no agent available: no online agent among {where}"
+        if not seen_in_service:
+            return None, f"no agent available: every online agent among {where} is drained"
+        return None, f"no agent available: no online agent among {where} has {tool} installed"
+
+
+def runs_to_stop(agent: Agent, running_runs: list[str]) -> list[str]:
+    """The ids of the agent's runs it must stop now (the answer to its heartbeat).
+
+    Those are the runs a user asked to cancel, and runs the agent says it is
+    running that are already final here (expired, or judged while the agent
+    was cut off).
+    """
+    cancel = Run.objects.unscoped().filter(agent=agent).filter(
+        Q(status__in=RunStatus.active(), cancel_requested_at__isnull=False)
+        | Q(pk__in=running_runs, status__in=RunStatus.final())
+    )
+    return [str(run_id) for run_id in cancel.values_list("pk", flat=True)]
+
+
+def run_counts(tenant, agent: Agent, *, since) -> dict[str, int]:
+    """How many of the tenant's runs the agent took since ``since``, by status (only statuses seen)."""
+    rows = (
+        Run.objects.for_tenant(tenant).filter(agent=agent, created_at__gte=since)
+        .values("status").annotate(n=Count("id")).order_by()
+    )
+    return {row["status"]: row["n"] for row in rows}
+
+
+@dataclass(frozen=True)
+class MachineRemoval:
+    deleted: bool  # False: the machine had active runs and was drained instead
+    active_runs: int
+
+
+def delete_machine(*, tenant, agent_id: str) -> MachineRemoval:
+    """Remove ``tenant``'s own agent, or drain it first when it has queued or running runs.
+
+    An idle agent is deleted at once: its credentials stop working and its
+    runs stay in the history (their ``agent`` becomes NULL). An agent with
+    active runs is drained instead (it takes no new runs and finishes the
+    ones it has); a later call, once it is idle, deletes it. Shared agents
+    and other tenants' agents raise NotFound.
+    """
+    with transaction.atomic():
+        agent = (
+            Agent.objects.for_tenant(tenant, include_shared=False).select_for_update().filter(pk=agent_id).first()
+        )
+        if agent is None:
+            raise NotFound(f"Machine {agent_id} does not exist")
+        active = Run.objects.for_tenant(tenant).filter(agent=agent, status__in=RunStatus.active()).count()
+        if active:
+            if not agent.drained:
+                set_drained(agent=agent, drained=True)
+            return MachineRemoval(deleted=False, active_runs=active)
+        Agent.objects.for_tenant(tenant, include_shared=False).filter(pk=agent.pk).delete()
+    return MachineRemoval(deleted=True, active_runs=0)
