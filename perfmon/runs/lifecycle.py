@@ -1,17 +1,15 @@
 """A run's status and every change of it.
 
 ```
-             claim               judge (the agent's report)
-   queued ─────────────▶ running ──────────────▶ pass | fail | error | cancelled
-     │                      │
-     │ cancel (unclaimed)   │ sweeper (agent lost, never reported)
-     ▼                      ▼
-  cancelled               error
-     ▲
-     └ queued ── sweeper (expired, agent lost) ──▶ error
+   new ──▶ queued ──claim──▶ running ──judge──▶ pass | fail | error | cancelled
+             │                  │
+             │ cancel           │ sweeper (agent lost, never reported)
+             ├───────▶ cancelled └──────────▶ error
+             │ sweeper (expired in the queue)
+             └───────▶ error
 
-   (created final)  ──▶ skipped   a tick found the previous run still active
-                    ──▶ error     no agent can take the run
+   new ──▶ skipped   a tick found the previous run still active, or fire times were missed
+   new ──▶ error     no agent can take the run
 ```
 
 Each change is one conditional ``UPDATE … WHERE status IN (the states it may
