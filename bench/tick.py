@@ -59,19 +59,19 @@ def main() -> None:
         tick_s = time.perf_counter() - started
         assert report.dispatched == args.monitors, report
 
-        Run.objects.unscoped().filter(tenant=tenant).delete()
+        Run.all_tenants.filter(tenant=tenant).delete()
         started = time.perf_counter()
         Run.all_tenants.bulk_create(
             Run(tenant=tenant, monitor_id=m, test_id=t, tool="k6", agent=agent)
-            for m, t in Monitor.objects.unscoped().filter(tenant=tenant).values_list("pk", "test_id")
+            for m, t in Monitor.all_tenants.filter(tenant=tenant).values_list("pk", "test_id")
         )
         baseline_s = time.perf_counter() - started
         print(f"tick: {args.monitors} monitors in {tick_s:.2f}s = {args.monitors / tick_s:.0f}/s; "
               f"bulk-insert baseline {baseline_s:.2f}s; ratio {tick_s / baseline_s:.1f}x")
     finally:
-        Run.objects.unscoped().filter(tenant=tenant).delete()
-        Monitor.objects.unscoped().filter(tenant=tenant).delete()
-        TestDefinition.objects.unscoped().filter(tenant=tenant).delete()
+        Run.all_tenants.filter(tenant=tenant).delete()
+        Monitor.all_tenants.filter(tenant=tenant).delete()
+        TestDefinition.all_tenants.filter(tenant=tenant).delete()
         Agent.all_tenants.filter(pk=agent.pk).delete()
         tenant.delete()
 

@@ -21,7 +21,7 @@ def backoff(attempt: int) -> float:
 
 def attempt_delivery(notification_id) -> float | None:
     """Try to deliver; returns the seconds to wait before retrying, or None when done (either way)."""
-    notification = Notification.objects.unscoped().select_related("channel").filter(pk=notification_id).first()
+    notification = Notification.all_tenants.select_related("channel").filter(pk=notification_id).first()
     if notification is None or notification.status != DeliveryStatus.PENDING:
         return None
     number = notification.attempts + 1

@@ -17,11 +17,11 @@ def check_agents() -> tuple[int, int]:
     """(alerts opened, alerts resolved) in this pass."""
     horizon = online_horizon()
     alerted = set(
-        Alert.objects.unscoped()
+        Alert.all_tenants
         .filter(kind=AlertKind.AGENT_OFFLINE, state__in=AlertState.unresolved())
         .values_list("agent_id", flat=True)
     )
-    tenant_agents = Agent.objects.unscoped().filter(tenant__isnull=False, enrolled_at__isnull=False)
+    tenant_agents = Agent.all_tenants.filter(tenant__isnull=False, enrolled_at__isnull=False)
     opened = resolved = 0
     for agent in tenant_agents.filter(last_heartbeat_at__lt=horizon).exclude(pk__in=alerted):
         opened += on_agent_status(agent, online=False) is not None

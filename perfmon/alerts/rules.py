@@ -48,7 +48,7 @@ def in_maintenance(monitor, at: datetime) -> bool:
 
 def _consecutive_bad(monitor, limit: int) -> int:
     recent = (
-        Run.objects.unscoped().filter(monitor=monitor, status__in=JUDGED)
+        Run.all_tenants.filter(monitor=monitor, status__in=JUDGED)
         .order_by("-completed_at", "-created_at").values_list("status", flat=True)[:limit]
     )
     count = 0
@@ -83,14 +83,14 @@ def on_run_ended(sender, run, **kwargs) -> None:
 
 def on_run_finished(run_id) -> Alert | None:
     """Apply the alert rules to a run that has just ended; returns the alert it touched."""
-    run = Run.objects.unscoped().select_related("monitor", "tenant").filter(pk=run_id).first()
+    run = Run.all_tenants.select_related("monitor", "tenant").filter(pk=run_id).first()
     if run is None or run.monitor is None or run.status not in JUDGED:
         return None
     monitor = run.monitor
     now = timezone.now()
     with transaction.atomic():
         unresolved = list(
-            Alert.objects.unscoped().select_for_update()
+            Alert.all_tenants.select_for_update()
             .filter(monitor=monitor, state__in=AlertState.unresolved())
         )
         if run.status == RunStatus.PASS:
@@ -141,7 +141,7 @@ def on_agent_status(agent, online: bool) -> Alert | None:
         return None  # shared agents are the operators' (admin), not a tenant's
     now = timezone.now()
     with transaction.atomic():
-        unresolved = Alert.objects.unscoped().select_for_update().filter(
+        unresolved = Alert.all_tenants.select_for_update().filter(
             agent=agent, kind=AlertKind.AGENT_OFFLINE, state__in=AlertState.unresolved()
         ).first()
         if online:

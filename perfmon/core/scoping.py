@@ -1,15 +1,15 @@
 """The one path by which tenant data is queried.
 
-Tenant-owned models declare ``objects = TenantManager()``. Its querysets
-refuse to be evaluated until they are scoped, either with
-``for_tenant(tenant)`` or, for system work that is deliberately
-cross-tenant (the scheduler tick, the sweeper, the operators' admin), with
-``unscoped()``. A forgotten filter therefore raises ``UnscopedQuery`` in
-the first test that touches the code instead of leaking rows.
-
-Django's own machinery (related managers, unique validation, deletion)
-uses ``all_tenants``, the unrestricted default manager, because it always
-starts from an object that was itself reached through a scoped query.
+Tenant-owned models declare two managers. ``objects = TenantManager()``:
+its querysets refuse to be evaluated until they are scoped with
+``for_tenant(tenant)``, so a forgotten filter raises ``UnscopedQuery`` in
+the first test that touches the code instead of leaking rows. And
+``all_tenants``, the plain default manager, named for what it reads: system
+work that is deliberately cross-tenant (the scheduler tick, the sweeper,
+authentication, metrics, the operators' admin) says so by using it, and
+Django's own machinery (related managers, unique validation, deletion) uses
+it because it always starts from an object that was itself reached through
+a scoped query. There is no third way.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class TenantQuerySet(models.QuerySet):
     def _check_scoped(self) -> None:
         if not self._scoped:
             raise UnscopedQuery(
-                f"{self.model.__name__} query evaluated without for_tenant() or unscoped()"
+                f"{self.model.__name__} query evaluated without for_tenant() (cross-tenant work reads all_tenants)"
             )
 
     # Every way a queryset reaches the database goes through one of these.

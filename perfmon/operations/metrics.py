@@ -50,7 +50,7 @@ def _runs_total(slugs: dict) -> CounterMetricFamily:
     family = CounterMetricFamily("perfmon_runs", "Runs kept in the database, by tenant and status "
                                  "(retention deletes old runs, which Prometheus sees as a counter reset).",
                                  labels=["tenant", "status"])
-    rows = Run.objects.unscoped().order_by().values("tenant_id", "status").annotate(n=Count("pk"))
+    rows = Run.all_tenants.order_by().values("tenant_id", "status").annotate(n=Count("pk"))
     for row in rows:
         family.add_metric([slugs.get(row["tenant_id"], str(row["tenant_id"])), row["status"]], row["n"])
     return family
@@ -58,7 +58,7 @@ def _runs_total(slugs: dict) -> CounterMetricFamily:
 
 def _durations() -> HistogramMetricFamily:
     duration = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-    ended = Run.objects.unscoped().order_by().filter(
+    ended = Run.all_tenants.order_by().filter(
         status__in=RunStatus.final(), started_at__isnull=False, completed_at__isnull=False,
     ).annotate(duration=duration)
     aggregates = {f"le_{b}": Count("pk", filter=Q(duration__lte=timedelta(seconds=b))) for b in DURATION_BUCKETS}
@@ -75,10 +75,10 @@ def _last_p95(slugs: dict) -> GaugeMetricFamily:
     family = GaugeMetricFamily("perfmon_monitor_last_p95_ms",
                                "p95 latency (ms) of each monitor's latest judged run (pass or fail).",
                                labels=["tenant", "monitor_id", "monitor"])
-    latest = Run.objects.unscoped().filter(
+    latest = Run.all_tenants.filter(
         monitor=OuterRef("pk"), status__in=[RunStatus.PASS, RunStatus.FAIL],
     ).order_by("-created_at")  # served by the (monitor, -created_at) index
-    monitors = Monitor.objects.unscoped().order_by().annotate(
+    monitors = Monitor.all_tenants.order_by().annotate(
         last_p95=Subquery(latest.annotate(p95=Cast(KT("metrics__p95_ms"), FloatField())).values("p95")[:1]),
     ).values("pk", "tenant_id", "name", "last_p95")
     for row in monitors:
@@ -90,7 +90,7 @@ def _last_p95(slugs: dict) -> GaugeMetricFamily:
 
 def _agents(now) -> list:
     horizon = now - timedelta(seconds=settings.PERFMON_AGENT_OFFLINE_AFTER)
-    figures = Agent.objects.unscoped().order_by().aggregate(
+    figures = Agent.all_tenants.order_by().aggregate(
         total=Count("pk"), online=Count("pk", filter=Q(last_heartbeat_at__gte=horizon)),
     )
     online = GaugeMetricFamily("perfmon_agents_online", "Agents whose last heartbeat is within "
@@ -100,10 +100,10 @@ def _agents(now) -> list:
 
 
 def _lags(now) -> list:
-    due = Monitor.objects.unscoped().order_by().filter(enabled=True, next_run_at__lte=now).aggregate(
+    due = Monitor.all_tenants.order_by().filter(enabled=True, next_run_at__lte=now).aggregate(
         oldest=Min("next_run_at"), count=Count("pk"))
     lag = (now - due["oldest"]).total_seconds() if due["oldest"] else 0.0
-    queued = Run.objects.unscoped().order_by().filter(status=RunStatus.QUEUED).aggregate(
+    queued = Run.all_tenants.order_by().filter(status=RunStatus.QUEUED).aggregate(
         oldest=Min("created_at"), count=Count("pk"))
     return [
         GaugeMetricFamily("perfmon_dispatch_lag_seconds", "How late the scheduler is: seconds since the "
@@ -156,7 +156,7 @@ class DatabaseCollector:
         yield _last_p95(slugs)
         yield from _agents(now)
         yield from _lags(now)
-        depths = _queue_depths(list(Agent.objects.unscoped().order_by("pk").values_list("pk", flat=True)))
+        depths = _queue_depths(list(Agent.all_tenants.order_by("pk").values_list("pk", flat=True)))
         if depths is not None:
             yield depths
 

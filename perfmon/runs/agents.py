@@ -83,7 +83,7 @@ def runs_to_stop(agent: Agent, running_runs: list[str]) -> list[str]:
     running that are already final here (expired, or judged while the agent
     was cut off).
     """
-    cancel = Run.objects.unscoped().filter(agent=agent).filter(
+    cancel = Run.all_tenants.filter(agent=agent).filter(
         Q(status__in=RunStatus.active(), cancel_requested_at__isnull=False)
         | Q(pk__in=running_runs, status__in=RunStatus.final())
     )

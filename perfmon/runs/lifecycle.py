@@ -82,7 +82,7 @@ def move(run: Run, to: str, *, only_from: Iterable[str] | None = None, where: di
     fields.setdefault("updated_at", now)
     if to in FINAL:
         fields.setdefault("completed_at", now)
-    changed = Run.objects.unscoped().filter(pk=run.pk, status__in=allowed, **(where or {})).update(status=to, **fields)
+    changed = Run.all_tenants.filter(pk=run.pk, status__in=allowed, **(where or {})).update(status=to, **fields)
     if not changed:
         return False
     run.refresh_from_db()
@@ -134,7 +134,7 @@ def created_final(run: Run, status: str, *, reason: str, at: datetime | None = N
 def ended(run: Run) -> None:
     """What follows any run's end: its monitor's last run and status, then the ``run_ended`` receivers."""
     if run.monitor_id and run.status in JUDGED:
-        Monitor.objects.unscoped().filter(pk=run.monitor_id).update(
+        Monitor.all_tenants.filter(pk=run.monitor_id).update(
             last_run_at=run.completed_at, last_status=run.status
         )
     run_ended.send(sender=Run, run=run)

@@ -106,7 +106,7 @@ def publish_runs(run_ids: list) -> int:
     from perfmon.celery import app
 
     runs = list(
-        Run.objects.unscoped().filter(pk__in=run_ids, status=RunStatus.QUEUED, agent__isnull=False)
+        Run.all_tenants.filter(pk__in=run_ids, status=RunStatus.QUEUED, agent__isnull=False)
         .values_list("pk", "agent_id", "tool")
     )
     published = []
@@ -124,7 +124,7 @@ def publish_runs(run_ids: list) -> int:
     except Exception as exc:  # the broker's many connection errors: the sweeper retries
         log.warning("publishing %d run(s) failed after %d: %s", len(runs), len(published), exc)
     if published:
-        Run.objects.unscoped().filter(pk__in=published, published_at__isnull=True).update(published_at=timezone.now())
+        Run.all_tenants.filter(pk__in=published, published_at__isnull=True).update(published_at=timezone.now())
     return len(published)
 
 

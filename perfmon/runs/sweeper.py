@@ -46,7 +46,7 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     """One pass of the sweeper; see the module docstring."""
     now = now or timezone.now()
     report = SweepReport()
-    runs = Run.objects.unscoped()
+    runs = Run.all_tenants
 
     unpublished = runs.filter(
         status=RunStatus.QUEUED, agent__isnull=False, published_at__isnull=True,

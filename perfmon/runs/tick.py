@@ -57,7 +57,7 @@ def dispatch_due(*, now: datetime | None = None, batch_size: int | None = None) 
 def _dispatch_batch(now: datetime, batch_size: int, report: TickReport) -> int:
     with transaction.atomic():
         due = list(
-            Monitor.objects.unscoped()
+            Monitor.all_tenants
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("test", "tenant", "agent")
             .filter(enabled=True, next_run_at__lte=now)
@@ -66,7 +66,7 @@ def _dispatch_batch(now: datetime, batch_size: int, report: TickReport) -> int:
         if not due:
             return 0
         busy = set(
-            Run.objects.unscoped()
+            Run.all_tenants
             .filter(monitor__in=due, status__in=RunStatus.active())
             .values_list("monitor_id", flat=True)
         )
@@ -76,7 +76,7 @@ def _dispatch_batch(now: datetime, batch_size: int, report: TickReport) -> int:
         raced = _insert(runs)
         report.dispatched -= raced
         report.skipped += raced
-        Monitor.objects.unscoped().bulk_update(due, ["next_run_at", "updated_at"])
+        Monitor.all_tenants.bulk_update(due, ["next_run_at", "updated_at"])
         after_dispatch(runs)
     return len(due)
 

@@ -82,7 +82,7 @@ def authenticate_api_key(value: str) -> ApiKey | None:
         return None
     # Authentication is the one place that must look across tenants: the
     # key is what tells us the tenant.
-    api_key = ApiKey.objects.unscoped().select_related("tenant").filter(prefix=lookup).first()
+    api_key = ApiKey.all_tenants.select_related("tenant").filter(prefix=lookup).first()
     if api_key is None or not credentials.matches(value, api_key.key_hash):
         return None
     if api_key.revoked_at is not None or not api_key.tenant.is_active:
@@ -91,7 +91,7 @@ def authenticate_api_key(value: str) -> ApiKey | None:
     interval = timedelta(seconds=settings.PERFMON_API_KEY_TOUCH_INTERVAL)
     if api_key.last_used_at is None or now - api_key.last_used_at >= interval:
         # Conditional update: of many concurrent requests, one writes it.
-        ApiKey.objects.unscoped().filter(
+        ApiKey.all_tenants.filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - interval), pk=api_key.pk
         ).update(last_used_at=now)
         api_key.last_used_at = now

@@ -62,7 +62,7 @@ def default_operator_tenant() -> Tenant | None:
     named "Acme …") would otherwise take over the dashboard. Deliberately
     unscoped: operators look across tenants.
     """
-    has_monitors = Exists(Monitor.objects.unscoped().filter(tenant_id=OuterRef("pk")))
+    has_monitors = Exists(Monitor.all_tenants.filter(tenant_id=OuterRef("pk")))
     return (
         Tenant.objects.filter(is_active=True)
         .annotate(has_monitors=has_monitors)

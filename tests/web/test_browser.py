@@ -127,7 +127,7 @@ def agent_process(live_server, acme, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while True:
-            agent = Agent.objects.unscoped().get(pk=AGENT_ID)
+            agent = Agent.all_tenants.get(pk=AGENT_ID)
             if agent.last_heartbeat_at and "k6" in (agent.tools or {}):
                 break
             if proc.poll() is not None or time.monotonic() > deadline:

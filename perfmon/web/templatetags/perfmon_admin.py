@@ -22,16 +22,16 @@ register = template.Library()
 def operator_counts() -> dict:
     """Deliberately unscoped (operators see every tenant); a handful of aggregate queries."""
     since = timezone.now() - timedelta(hours=24)
-    monitors = Monitor.objects.unscoped().aggregate(total=Count("id"), enabled=Count("id", filter=Q(enabled=True)))
+    monitors = Monitor.all_tenants.aggregate(total=Count("id"), enabled=Count("id", filter=Q(enabled=True)))
     runs = dict(
-        Run.objects.unscoped().filter(created_at__gte=since).values_list("status").annotate(n=Count("id")).order_by()
+        Run.all_tenants.filter(created_at__gte=since).values_list("status").annotate(n=Count("id")).order_by()
     )
-    agents = Agent.objects.unscoped().aggregate(
+    agents = Agent.all_tenants.aggregate(
         total=Count("id"), online=Count("id", filter=Q(last_heartbeat_at__gte=online_horizon())),
         drained=Count("id", filter=Q(drained=True)),
     )
     alerts = dict(
-        Alert.objects.unscoped().filter(state__in=AlertState.unresolved())
+        Alert.all_tenants.filter(state__in=AlertState.unresolved())
         .values_list("state").annotate(n=Count("id")).order_by()
     )
     return {

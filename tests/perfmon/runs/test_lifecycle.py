@@ -87,7 +87,7 @@ def modules_writing_status(root: Path) -> dict[str, list[int]]:
     # The shapes status writes take: each must be seen.
     "run.status, run.error, run.completed_at = RunStatus.ERROR, reason, now",
     "run.status = RunStatus.SKIPPED",
-    "Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING)",
+    "Run.all_tenants.filter(pk=run.pk, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING)",
     "unclaimed = Run.objects.for_tenant(t).filter(pk=pk)\nunclaimed.update(status=RunStatus.CANCELLED)",
     "Run(tenant=t, monitor=m, status=RunStatus.SKIPPED, completed_at=now)",
     "Run.all_tenants.create(tenant=t, status='pass')",
@@ -100,11 +100,11 @@ def test_the_scan_sees_every_shape_of_a_status_write(snippet):
 
 
 @pytest.mark.parametrize("snippet", [
-    "Run.objects.unscoped().filter(status=RunStatus.QUEUED).values_list('pk')",  # a read
+    "Run.all_tenants.filter(status=RunStatus.QUEUED).values_list('pk')",  # a read
     "notification.status = DeliveryStatus.FAILED",  # another model's status
     "notification.save(update_fields=['attempts', 'status'])",
     "TestDefinition.all_tenants.create(tenant=t, name=n, status='active')",
-    "Monitor.objects.unscoped().filter(pk=pk).update(last_status=run.status)",
+    "Monitor.all_tenants.filter(pk=pk).update(last_status=run.status)",
     "if run.status == RunStatus.PASS: pass",
 ])
 def test_the_scan_leaves_reads_and_other_models_alone(snippet):

@@ -77,7 +77,7 @@ def private_redis(tmp_path):
 
 
 def age(run, seconds):
-    Run.objects.unscoped().filter(pk=run.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
+    Run.all_tenants.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
 
 
 def test_run_published_while_broker_down_is_published_by_the_sweeper(acme, private_redis, django_capture_on_commit_callbacks):
@@ -109,7 +109,7 @@ def test_recent_unpublished_runs_are_left_to_their_own_publish(acme):
 def test_active_runs_of_a_lost_agent_end_in_error(acme):
     make_agent("acme-1", tenant=acme)
     run = request_run(tenant=acme, monitor=make_monitor(acme))
-    Run.objects.unscoped().filter(pk=run.pk).update(status=RunStatus.RUNNING, claimed_at=timezone.now())
+    Run.all_tenants.filter(pk=run.pk).update(status=RunStatus.RUNNING, claimed_at=timezone.now())
     assert sweep().agent_lost == 0  # agent still heartbeating
     Agent.all_tenants.filter(pk="acme-1").update(last_heartbeat_at=timezone.now() - timedelta(minutes=10))
     assert sweep().agent_lost == 1
@@ -132,7 +132,7 @@ def test_running_run_never_reported_expires_after_twice_the_time_limit(acme, set
     make_agent("acme-1", tenant=acme)
     run = request_run(tenant=acme, monitor=make_monitor(acme))
     long_ago = timezone.now() - timedelta(seconds=2 * settings.PERFMON_RUN_TIME_LIMIT + 5)
-    Run.objects.unscoped().filter(pk=run.pk).update(status=RunStatus.RUNNING, claimed_at=long_ago)
+    Run.all_tenants.filter(pk=run.pk).update(status=RunStatus.RUNNING, claimed_at=long_ago)
     assert sweep().expired == 1
     run.refresh_from_db()
     assert run.status == RunStatus.ERROR
