@@ -103,7 +103,7 @@ SERIES_MAX_POINTS = 1000
 class SeriesPointSerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="interval number, from 0")
     start = serializers.DateTimeField(help_text="start of the interval")
-    intervalS = serializers.FloatField(source="interval_s", help_text="seconds")
+    interval_s = serializers.FloatField(help_text="seconds")
     count = serializers.IntegerField(help_text="requests completed in the interval")
     errors = serializers.IntegerField()
     p50 = serializers.FloatField(source="p50_ms", allow_null=True, help_text="ms")
@@ -112,13 +112,11 @@ class SeriesPointSerializer(serializers.Serializer):
     throughput = serializers.FloatField(
         source="throughput_rps", help_text="requests per second: count / coveredS"
     )
-    coveredS = serializers.FloatField(
-        source="covered_s", help_text="seconds of the interval the run covered (less at its start and end)"
-    )
+    covered_s = serializers.FloatField(help_text="seconds of the interval the run covered (less at its start and end)")
 
 
 class RunSeriesSerializer(serializers.Serializer):
-    runStatus = serializers.CharField()
+    run_status = serializers.CharField()
     points = SeriesPointSerializer(many=True)
 
 
@@ -156,7 +154,7 @@ class RunSeriesView(MonitorApiView):
                 raise ValidationError({"maxPoints": [f"A whole number from 1 to {SERIES_MAX_POINTS}."]})
             max_points = int(raw)
         points = series.points(self.tenant, run, after_seq=after, limit=SERIES_MAX_POINTS, max_points=max_points)
-        return Response(RunSeriesSerializer({"runStatus": run.status, "points": points}).data)
+        return Response(RunSeriesSerializer({"run_status": run.status, "points": points}).data)
 
 
 class RunCancelSerializer(serializers.Serializer):
