@@ -13,10 +13,11 @@
    unreadable output and the agent's shutdown stop the tool by the adapter's
    StopPolicy.
 5. ``reader.finish()`` gives the Result; the remaining series, the last log
-   chunks and then the result post (outcome, exit code, error, counts) are
-   spooled, in that order. The work dir is removed.
+   chunks and then the result post (a RunReport: outcome, exit code, error,
+   counts) are spooled, in that order. The work dir is removed.
 
-Whatever fails on the way, a claimed run always gets a result post.
+Whatever fails on the way, a claimed run always gets a result post, also
+when the claim's answer cannot be read (then nothing is run).
 """
 
 from __future__ import annotations
@@ -41,15 +42,12 @@ from agents.tools import RunAs, ToolCatalog, scrubbed_env
 from runners.adapters import TOOLS, get_adapter
 from runners.adapters.base import RunSpec
 from runners.errors import ParseError, RunnerError
-from runners.protocol import ProtocolError, RunAssignment
+from runners.protocol import MAX_ERROR_CHARS, ClaimAnswer, Outcome, ProtocolError, RunAssignment, RunReport
 
 log = logging.getLogger(__name__)
 
-COMPLETED, TOOL_FAILED, CANCELLED, TIMED_OUT, AGENT_ERROR = (
-    "completed", "tool_failed", "cancelled", "timed_out", "agent_error")
 CHUNK_CHARS = 32 * 1024
 CHUNKS_PER_POST = 500  # the control plane takes at most 1000 per post
-MAX_ERROR_CHARS = 4000
 LOOP_S = 0.1
 
 
@@ -83,15 +81,25 @@ def execute_run(ctx: AgentContext, payload: dict) -> str:
         raise ShuttingDown(assignment.run_id)
     claim_id = str(uuid.uuid4())
     try:
-        claim = ctx.reporter.claim(assignment.run_id, claim_id, give_up=lambda: ctx.state.shutting_down)
+        answer = ctx.reporter.claim(assignment.run_id, claim_id, give_up=lambda: ctx.state.shutting_down)
     except ClaimRefused as exc:
         log.info("run %s is not ours to run (%s); nothing to do", assignment.run_id, exc)
         return "not claimed"
     except TransportError as exc:
         log.error("claim of run %s failed: %s", assignment.run_id, exc)
         return "claim failed"
-    if claim is None:
+    if answer is None:
         raise ShuttingDown(assignment.run_id)
+    try:
+        claim = ClaimAnswer.from_dict(answer)
+    except ProtocolError as exc:
+        # The run is ours now (running on the control plane): end it with the reason rather
+        # than guess what to run, or leave it for the sweeper.
+        message = f"agent '{ctx.config.agent_id}' cannot read the claim's answer: {exc}"
+        log.error("run %s: %s", assignment.run_id, message)
+        ctx.reporter.result(assignment.run_id, RunReport(Outcome.AGENT_ERROR, error=message[:MAX_ERROR_CHARS],
+                                                         series_count=0, log_chunk_count=0).to_dict())
+        return Outcome.AGENT_ERROR
     handle = ctx.state.begin(assignment.run_id, claim_id=claim_id, tool=assignment.tool)
     try:
         return RunExecution(ctx, handle, assignment, claim).run()
@@ -126,22 +134,23 @@ def remove_tree(path: Path) -> None:
 class RunExecution:
     """One claimed run from work dir to result post (see the module docstring)."""
 
-    def __init__(self, ctx: AgentContext, handle: RunHandle, assignment: RunAssignment, claim: dict):
+    def __init__(self, ctx: AgentContext, handle: RunHandle, assignment: RunAssignment, claim: ClaimAnswer):
         self.ctx = ctx
         self.cfg = ctx.config
         self.handle = handle
         self.run_id = assignment.run_id
         self.claim = claim
-        self.tool = str(claim.get("tool") or assignment.tool)
-        self.time_limit_s = float(claim.get("time_limit_s") or assignment.time_limit_s)
-        self.apdex_t_ms = float(claim.get("apdex_t_ms") or 500)
-        self.outcome: str | None = None
+        self.tool = claim.tool
+        self.time_limit_s = float(claim.time_limit_s)
+        self.apdex_t_ms = float(claim.apdex_t_ms)
+        self.outcome: Outcome | None = None
         self.error = ""
         self.exit_code: int | None = None
         self.result = None
+        # Numbered from 0 and counted whether or not the spool could take them (it drops posts
+        # only when full): the report's counts then show the control plane what never arrived.
         self.log_seq = 0
-        self.series_seen = 0  # points the reader handed out (== series_sent unless the spool was full)
-        self.series_sent = 0
+        self.series_count = 0
         self.work_dir: Path | None = None
         self.process: ToolProcess | None = None
         self.reader = None
@@ -153,7 +162,7 @@ class RunExecution:
             self._execute()
         except Exception as exc:
             log.exception("run %s: unexpected agent error", self.run_id)
-            self._set(AGENT_ERROR, f"agent error: {exc.__class__.__name__}: {exc}", force=True)
+            self._set(Outcome.AGENT_ERROR, f"agent error: {exc.__class__.__name__}: {exc}", force=True)
             if self.process is not None:
                 self.process.kill_now()
         finally:
@@ -164,40 +173,41 @@ class RunExecution:
                     remove_tree(self.work_dir)
         return self.outcome
 
-    def _set(self, outcome: str, error: str = "", *, force: bool = False) -> None:
+    def _set(self, outcome: Outcome, error: str = "", *, force: bool = False) -> None:
         if self.outcome is None or force:
             self.outcome, self.error = outcome, error
 
     def _execute(self) -> None:
         if self.tool not in TOOLS:
             self._note(f"unknown tool {self.tool!r}")
-            return self._set(AGENT_ERROR, f"agent '{self.cfg.agent_id}' cannot run unknown tool {self.tool!r}")
+            return self._set(Outcome.AGENT_ERROR,
+                             f"agent '{self.cfg.agent_id}' cannot run unknown tool {self.tool!r}")
         info = self.ctx.catalog.get(self.tool)
         if info is None or not info.available:
             info = self.ctx.catalog.refresh((self.tool,))[self.tool]  # installed since the last probe?
         if not info.available:
             message = f"agent '{self.cfg.agent_id}' cannot run {self.tool}: {info.problem}"
             self._note(message)
-            return self._set(AGENT_ERROR, message)
+            return self._set(Outcome.AGENT_ERROR, message)
         adapter = get_adapter(self.tool)
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"run-{self.run_id[:8]}-", dir=self.cfg.work_root))
         self.ctx.state.write_marker(self.handle, work_dir=str(self.work_dir))
         (self.work_dir / "tmp").mkdir(mode=0o700)
-        script_path = self.work_dir / (_safe_filename(self.claim.get("script_filename")) or adapter.script_filename)
-        script_path.write_text(str(self.claim.get("script") or ""))
+        script_path = self.work_dir / (_safe_filename(self.claim.script_filename) or adapter.script_filename)
+        script_path.write_text(self.claim.script)
         script_path.chmod(0o700 if self.tool == "custom" else 0o600)
         spec = RunSpec(
             work_dir=self.work_dir, script_path=script_path,
-            parameters={str(k): str(v) for k, v in (self.claim.get("parameters") or {}).items()},
+            parameters=dict(self.claim.parameters),
             tool_path=info.path if self.tool != "custom" else None,
-            interval_s=float(self.claim.get("interval_s") or 1.0), apdex_t_ms=self.apdex_t_ms,
+            interval_s=self.claim.interval_s, apdex_t_ms=self.apdex_t_ms,
         )
         try:
             command = adapter.prepare(spec)
             self.reader = adapter.reader(spec)
         except RunnerError as exc:
             self._note(f"cannot prepare the run: {exc}")
-            return self._set(TOOL_FAILED, f"invalid run for {self.tool}: {exc}")
+            return self._set(Outcome.TOOL_FAILED, f"invalid run for {self.tool}: {exc}")
         self.ctx.run_as.give(self.work_dir)
         env = scrubbed_env(command.env, work_dir=self.work_dir, tool_path=info.path)
         self.process = ToolProcess(command.argv, cwd=command.cwd, env=env, output_cap_bytes=self.cfg.output_cap_bytes,
@@ -211,7 +221,8 @@ class RunExecution:
         except OSError as exc:
             self.process = None
             self._note(f"cannot start {self.tool}: {exc.strerror or exc}")
-            return self._set(AGENT_ERROR, f"agent '{self.cfg.agent_id}' cannot start {self.tool}: {exc.strerror or exc}")
+            return self._set(Outcome.AGENT_ERROR,
+                             f"agent '{self.cfg.agent_id}' cannot start {self.tool}: {exc.strerror or exc}")
         self._follow(command.stop)
         self._conclude(adapter)
 
@@ -236,16 +247,17 @@ class RunExecution:
         self.exit_code = process.poll()
         process.finish()
 
-    def _stop_reason(self, now: float, deadline: float) -> tuple[str, str] | None:
+    def _stop_reason(self, now: float, deadline: float) -> tuple[Outcome, str] | None:
         if self.handle.cancel.is_set():
-            return CANCELLED, self.handle.cancel_reason or "cancelled from the control plane"
+            return Outcome.CANCELLED, self.handle.cancel_reason or "cancelled from the control plane"
         if now >= deadline:
-            return TIMED_OUT, f"the run exceeded its time limit of {self.time_limit_s:g}s"
+            return Outcome.TIMED_OUT, f"the run exceeded its time limit of {self.time_limit_s:g}s"
         if self.ctx.state.shutdown_deadline_passed():
-            return AGENT_ERROR, (f"agent '{self.cfg.agent_id}' was shut down during the run; the tool was "
-                                 f"stopped after the {self.cfg.shutdown_grace_s:g}s shutdown grace period")
-        if self.outcome == TOOL_FAILED:  # the reader could not parse the output
-            return TOOL_FAILED, self.error
+            return Outcome.AGENT_ERROR, (
+                f"agent '{self.cfg.agent_id}' was shut down during the run; the tool was stopped "
+                f"after the {self.cfg.shutdown_grace_s:g}s shutdown grace period")
+        if self.outcome == Outcome.TOOL_FAILED:  # the reader could not parse the output
+            return Outcome.TOOL_FAILED, self.error
         return None
 
     def _conclude(self, adapter) -> None:
@@ -255,11 +267,12 @@ class RunExecution:
             self.result = self.reader.finish(self.apdex_t_ms)
         except (ParseError, ValueError) as exc:
             self.result = None
-            self._set(TOOL_FAILED, f"cannot read {self.tool}'s output: {exc}")
+            self._set(Outcome.TOOL_FAILED, f"cannot read {self.tool}'s output: {exc}")
         else:
-            rest = [p.to_dict() for p in self.result.series[self.series_seen:]]
-            if rest and self.ctx.reporter.series(self.run_id, rest):
-                self.series_sent += len(rest)
+            rest = [p.to_dict() for p in self.result.series[self.series_count:]]
+            if rest:
+                self.ctx.reporter.series(self.run_id, rest)
+                self.series_count += len(rest)
         code = self.exit_code
         exit_outcome = adapter.classify_exit(code)
         if self.process.killed:
@@ -268,24 +281,24 @@ class RunExecution:
         if self.process.discarded_bytes:
             self._note(f"{self.process.discarded_bytes} bytes of output beyond the cap were discarded")
         if exit_outcome.ok:
-            self._set(COMPLETED)
+            self._set(Outcome.COMPLETED)
         else:
-            self._set(TOOL_FAILED, exit_outcome.reason)
+            self._set(Outcome.TOOL_FAILED, exit_outcome.reason)
 
     # -- streaming -----------------------------------------------------------------------
     def _stream(self) -> None:
         if self.process is not None:
             self._send_text(self.process.take_output())
-        if self.reader is not None and self.outcome != TOOL_FAILED:
+        if self.reader is not None and self.outcome != Outcome.TOOL_FAILED:
             try:
                 points = self.reader.poll(time.time())
             except ParseError as exc:
-                self._set(TOOL_FAILED, f"cannot read {self.tool}'s output: {exc}")
+                self._set(Outcome.TOOL_FAILED, f"cannot read {self.tool}'s output: {exc}")
                 points = []
-            self.series_seen += len(points)
-            if points and self.ctx.reporter.series(self.run_id, [p.to_dict() for p in points]):
-                self.series_sent += len(points)
-        counts = (self.series_sent, self.log_seq)
+            if points:
+                self.ctx.reporter.series(self.run_id, [p.to_dict() for p in points])
+                self.series_count += len(points)
+        counts = (self.series_count, self.log_seq)
         if counts != self._marker_counts:
             self.handle.series_count, self.handle.log_chunk_count = counts
             self._marker_counts = counts
@@ -298,8 +311,8 @@ class RunExecution:
         for first in range(0, len(pieces), CHUNKS_PER_POST):
             chunks = [{"seq": self.log_seq + n, "text": piece}
                       for n, piece in enumerate(pieces[first:first + CHUNKS_PER_POST])]
-            if self.ctx.reporter.logs(self.run_id, chunks):
-                self.log_seq += len(chunks)
+            self.ctx.reporter.logs(self.run_id, chunks)
+            self.log_seq += len(chunks)
 
     def _note(self, line: str) -> None:
         """A line of the agent's own in the run's log (flushed with the tool's output)."""
@@ -311,19 +324,13 @@ class RunExecution:
     # -- the end -------------------------------------------------------------------------
     def _report(self) -> None:
         if self.outcome is None:
-            self._set(AGENT_ERROR, "the run ended without an outcome")
+            self._set(Outcome.AGENT_ERROR, "the run ended without an outcome")
         result = self.result
-        if result is not None and result.count == 0 and self.outcome != COMPLETED:
+        if result is not None and result.count == 0 and self.outcome != Outcome.COMPLETED:
             result = None  # the tool produced nothing
-        body = {
-            "outcome": self.outcome,
-            "exit_code": self.exit_code,
-            "result": result.to_dict() if result is not None else None,
-            "series_count": self.series_sent,
-            "log_chunk_count": self.log_seq,
-        }
-        if self.outcome != COMPLETED:
-            body["error"] = (self.error or self.outcome)[:MAX_ERROR_CHARS]
-        self.ctx.reporter.result(self.run_id, body)
+        error = "" if self.outcome == Outcome.COMPLETED else (self.error or self.outcome)[:MAX_ERROR_CHARS]
+        report = RunReport(self.outcome, exit_code=self.exit_code, error=error, result=result,
+                           series_count=self.series_count, log_chunk_count=self.log_seq)
+        self.ctx.reporter.result(self.run_id, report.to_dict())
         log.info("run %s (%s) ended: %s%s; %d series points, %d log chunks", self.run_id, self.tool,
-                 self.outcome, f" ({self.error})" if self.error else "", self.series_sent, self.log_seq)
+                 self.outcome, f" ({self.error})" if self.error else "", self.series_count, self.log_seq)

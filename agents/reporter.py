@@ -77,7 +77,6 @@ class Reporter:
         self._max = max_backoff_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
         self.sent = 0
         self.refused = 0
         self.last_error = ""
@@ -92,15 +91,13 @@ class Reporter:
         return self._append(run_id, "logs", {"chunks": chunks})
 
     def result(self, run_id: str, body: dict) -> None:
-        """Spool the run's final report; always written, whatever the bound."""
+        """Spool the run's final report (RunReport.to_dict()); always written, whatever the bound."""
         self._append(run_id, "result", body, essential=True)
 
     def _append(self, run_id: str, kind: str, body: dict, essential: bool = False) -> bool:
         ok = self.spool.append(path=f"/runs/{run_id}/{kind}", run_id=run_id, kind=kind, body=body,
                                essential=essential)
-        if ok:
-            self._idle.clear()
-        else:
+        if not ok:
             log.error("spool full (%d bytes): dropped a %s post of run %s; the control plane has been "
                       "unreachable for a long time", self.spool.max_bytes, kind, run_id)
         return ok

@@ -33,13 +33,13 @@ from kombu import Exchange, Queue
 from agents import __version__
 from agents.client import ControlPlane
 from agents.config import AgentConfig
-from agents.executor import AGENT_ERROR, AgentContext, ShuttingDown, execute_run, remove_tree
+from agents.executor import AgentContext, ShuttingDown, execute_run, remove_tree
 from agents.heartbeat import Heartbeat
 from agents.reporter import Reporter
 from agents.spool import Spool
 from agents.state import AgentState
 from agents.tools import RunAs, ToolCatalog
-from runners.protocol import EXECUTE_RUN
+from runners.protocol import EXECUTE_RUN, Outcome, RunReport
 
 log = logging.getLogger("agents")
 
@@ -101,6 +101,11 @@ def prepare_dirs(config: AgentConfig) -> None:
             remove_tree(stale)
 
 
+def _count(value) -> int | None:
+    """A count from a run marker; None (unknown) when an unreadable marker lacks it."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def recover(config: AgentConfig, state: AgentState, reporter: Reporter) -> int:
     """Report runs an earlier agent process left unfinished, and remove their work dirs."""
     count = 0
@@ -109,15 +114,13 @@ def recover(config: AgentConfig, state: AgentState, reporter: Reporter) -> int:
         work_dir = marker.get("work_dir") or ""
         if work_dir and Path(work_dir).parent == Path(config.work_root) and Path(work_dir).exists():
             remove_tree(Path(work_dir))
-        reporter.result(run_id, {
-            "outcome": AGENT_ERROR,
-            "exit_code": None,
-            "error": f"agent '{config.agent_id}' stopped unexpectedly while running this run "
-                     "(killed, crashed or the host restarted)",
-            "result": None,
-            "series_count": int(marker.get("series_count") or 0),
-            "log_chunk_count": int(marker.get("log_chunk_count") or 0),
-        })
+        reporter.result(run_id, RunReport(
+            Outcome.AGENT_ERROR,
+            error=f"agent '{config.agent_id}' stopped unexpectedly while running this run "
+                  "(killed, crashed or the host restarted)",
+            series_count=_count(marker.get("series_count")),
+            log_chunk_count=_count(marker.get("log_chunk_count")),
+        ).to_dict())
         state.end(run_id)
         log.warning("run %s was left running by an earlier agent process; reported it as lost", run_id)
         count += 1

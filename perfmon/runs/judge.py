@@ -9,7 +9,6 @@ code, the same the agent and the CLI use.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -18,33 +17,20 @@ from perfmon.runs import lifecycle
 from perfmon.runs.ingest import agent_run
 from perfmon.runs.models import Run, RunStatus
 from runners import thresholds as threshold_rules
-from runners.result import Result
+from runners.protocol import Outcome, RunReport
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("completed", "tool_failed", "cancelled", "timed_out", "agent_error")
 _SUMMARY_EXCLUDED = {"histogram", "series"}
 
 
-@dataclass(frozen=True)
-class Report:
-    """What the agent says happened."""
-
-    outcome: str
-    exit_code: int | None = None
-    error: str = ""
-    result: Result | None = None
-    series_count: int | None = None
-    log_chunk_count: int | None = None
-
-
-def _verdict(run: Run, report: Report) -> tuple[str, list[dict], str]:
+def _verdict(run: Run, report: RunReport) -> tuple[str, list[dict], str]:
     """(status, breaches, error) for the report."""
-    if report.outcome == "cancelled":
+    if report.outcome == Outcome.CANCELLED:
         return RunStatus.CANCELLED, [], report.error
-    if report.outcome == "timed_out":
+    if report.outcome == Outcome.TIMED_OUT:
         return RunStatus.ERROR, [], report.error or "the run exceeded its time limit and was stopped"
-    if report.outcome != "completed":
+    if report.outcome != Outcome.COMPLETED:
         reason = report.error or f"the tool failed (exit code {report.exit_code})"
         return RunStatus.ERROR, [], reason
     if report.result is None or report.result.count == 0:
@@ -56,12 +42,28 @@ def _verdict(run: Run, report: Report) -> tuple[str, list[dict], str]:
     return (RunStatus.FAIL if breaches else RunStatus.PASS), [b.to_dict() for b in breaches], ""
 
 
-def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
+def _incomplete(run: Run, report: RunReport) -> dict:
+    """``{"series": [stored, reported], ...}`` for each stream that arrived short of the report's count.
+
+    The agent posts a run's series and logs before its report, in order, so
+    by now everything of them the control plane accepted is stored.
+    """
+    short = {}
+    for key, reported, stored in (("series", report.series_count, run.series),
+                                  ("logs", report.log_chunk_count, run.log_chunks)):
+        if reported is not None and (count := stored.count()) < reported:
+            short[key] = [count, reported]
+    return short
+
+
+def finish_run(*, agent: Agent, run_id, report: RunReport) -> Run:
     """Judge and close the claimed run; posting again after it ended changes nothing.
 
     Only a running run is judged: the agent claims a run before it runs the
     tool, so a report for a run still queued (or already final) returns the
-    run as it is.
+    run as it is. Series or log chunks that the report counts but that never
+    arrived are logged and, beside a result, kept as ``metrics["incomplete"]``
+    (docs/agents.md).
     """
     agent_run(agent, run_id)  # NotFound for another agent's run
     with transaction.atomic():
@@ -72,9 +74,15 @@ def finish_run(*, agent: Agent, run_id, report: Report) -> Run:
         if run.cancel_requested_at is not None and status == RunStatus.ERROR:
             status = RunStatus.CANCELLED  # stopped on request: not the tool's fault
         judged = {"breaches": breaches, "error": error}
+        incomplete = _incomplete(run, report)
+        if incomplete:
+            log.warning("run %s: fewer series or log chunks arrived than its report counts "
+                        "(stored, reported): %s", run.pk, incomplete)
         if report.result is not None:
             metrics = {key: value for key, value in report.result.to_dict().items() if key not in _SUMMARY_EXCLUDED}
-            metrics.update(exit_code=report.exit_code, outcome=report.outcome)
+            metrics.update(exit_code=report.exit_code, outcome=str(report.outcome))
+            if incomplete:  # beside the summary it qualifies; a run without a result has none to show it
+                metrics["incomplete"] = incomplete
             judged.update(metrics=metrics, histogram=report.result.histogram)
         if lifecycle.judge(run, status, **judged):
             log.info("run %s judged %s", run.pk, run.status)

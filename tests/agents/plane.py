@@ -49,7 +49,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Plane:
-    """``status`` decides every answer (200, 503, 429, 400...); ``cancel`` lists runs to cancel."""
+    """``status`` decides every answer (200, 503, 429, 400...); ``cancel`` lists runs to cancel;
+    ``claims`` maps a run id to its claim answer (other claims get a stream answer)."""
 
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
@@ -59,6 +60,7 @@ class Plane:
         self.attempts: list[str] = []
         self.status = 200
         self.cancel: set[str] = set()
+        self.claims: dict[str, dict] = {}
         self._server: _Server | None = None
 
     def answer(self, path: str, body: dict) -> tuple[int, dict]:
@@ -73,6 +75,8 @@ class Plane:
             return 201, {"agent_id": agent_id, "credential": "pma_abc_s3cret", "broker_url": "redis://127.0.0.1:6379/0",
                          "broker_transport_options": {"visibility_timeout": 3600}, "heartbeat_interval_s": 2,
                          "queue": f"agent.{agent_id}"}
+        if path.endswith("/claim") and run_id in self.claims:
+            return 200, self.claims[run_id]
         if path.endswith("/result"):
             return 200, {"status": "pass"}
         if path.endswith("/heartbeat"):

@@ -146,6 +146,7 @@ def check_complete(run: Run, agent: AgentProcess, target: Target) -> None:
     assert chunk_seqs == list(range(chunk_count))
     served = sum(target.counts().values())
     assert run.metrics["count"] == served == sum(p.count for p in series)
+    assert "incomplete" not in run.metrics  # the report's counts match what was stored
     assert run.metrics["errors"] == sum(n for (_, status), n in target.counts().items() if status >= 500)
     assert text.startswith(f"[perfmon-agent] agent {agent.agent_id} starts ")
 

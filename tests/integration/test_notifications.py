@@ -7,8 +7,9 @@ import pytest
 
 from perfmon.alerts.models import DeliveryStatus, Notification, NotificationChannel
 from perfmon.runs.ingest import claim_run
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from perfmon.runs.services import request_run
+from runners.protocol import RunReport
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor
@@ -32,7 +33,7 @@ def test_worker_retries_a_failing_receiver_until_it_succeeds(tmp_path):
         claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
         builder = ResultBuilder()
         builder.add(RequestRecord(ts=time.time() - 5, latency_ms=50, status=200))
-        finish_run(agent=agent, run_id=run.pk, report=Report(outcome="completed", exit_code=0,
+        finish_run(agent=agent, run_id=run.pk, report=RunReport(outcome="completed", exit_code=0,
                                                               result=builder.result()))
         worker.wait_for_output("ready", timeout=60)
         deadline = time.monotonic() + 40

@@ -1,11 +1,13 @@
-"""Validation of what agents post. Cheap on purpose: ingest is a hot path."""
+"""Validation of what agents post. Cheap on purpose: ingest is a hot path.
+
+The run's final report is read by runners.protocol.RunReport, the class the agent writes it with.
+"""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from perfmon.fleet.models import agent_id_validator
-from perfmon.runs.judge import OUTCOMES
 
 MAX_BATCH = 1000
 MAX_CHUNK_CHARS = 256 * 1024
@@ -53,12 +55,3 @@ class LogChunkSerializer(serializers.Serializer):
 
 class LogsSerializer(serializers.Serializer):
     chunks = LogChunkSerializer(many=True, max_length=MAX_BATCH)
-
-
-class ResultReportSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=OUTCOMES)
-    exit_code = serializers.IntegerField(required=False, allow_null=True)
-    error = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    result = serializers.DictField(required=False, allow_null=True)
-    series_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    log_chunk_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)

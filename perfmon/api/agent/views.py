@@ -20,10 +20,10 @@ from perfmon.fleet.enrollment import enroll
 from perfmon.fleet.heartbeats import record_heartbeat
 from perfmon.runs import ingest
 from perfmon.runs.agents import runs_to_stop
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from runners.errors import ParseError
-from runners.protocol import agent_queue
-from runners.result import Result, SeriesPoint
+from runners.protocol import ClaimAnswer, ProtocolError, RunReport, agent_queue
+from runners.result import SeriesPoint
 
 
 def _valid(serializer_class, data) -> dict:
@@ -95,19 +95,18 @@ class ClaimView(AgentApiView):
         data = _valid(s.ClaimSerializer, request.data)
         run = ingest.claim_run(agent=self.agent, run_id=run_id, claim_id=data["claim_id"])
         test = run.test
-        return Response(
-            {
-                "run_id": str(run.pk),
-                "tool": run.tool,
-                "script": run.script,
-                "script_filename": test.script_filename if test is not None else "",
-                "parameters": {str(k): str(v) for k, v in (run.parameters or {}).items()},
-                "thresholds": run.thresholds,
-                "apdex_t_ms": run.apdex_t_ms,
-                "time_limit_s": settings.PERFMON_RUN_TIME_LIMIT,
-                "interval_s": ingest.SERIES_INTERVAL_S,
-            }
+        answer = ClaimAnswer(
+            run_id=str(run.pk),
+            tool=run.tool,
+            script=run.script,
+            script_filename=test.script_filename if test is not None else "",
+            parameters={str(k): str(v) for k, v in (run.parameters or {}).items()},
+            thresholds=dict(run.thresholds or {}),
+            apdex_t_ms=run.apdex_t_ms,
+            time_limit_s=settings.PERFMON_RUN_TIME_LIMIT,
+            interval_s=ingest.SERIES_INTERVAL_S,
         )
+        return Response(answer.to_dict())
 
 
 class SeriesView(AgentApiView):
@@ -135,16 +134,9 @@ class LogsView(AgentApiView):
 
 class ResultView(AgentApiView):
     def post(self, request, run_id):
-        data = _valid(s.ResultReportSerializer, request.data)
-        result = None
-        if data.get("result") is not None:
-            try:
-                result = Result.from_dict(data["result"])
-            except ParseError as exc:
-                raise ValidationError({"result": [str(exc)]}) from None
-        report = Report(
-            outcome=data["outcome"], exit_code=data.get("exit_code"), error=data.get("error", ""), result=result,
-            series_count=data.get("series_count"), log_chunk_count=data.get("log_chunk_count"),
-        )
+        try:
+            report = RunReport.from_dict(request.data)
+        except ProtocolError as exc:
+            raise ValidationError({exc.field: [exc.reason]} if exc.field else [exc.reason]) from None
         run = finish_run(agent=self.agent, run_id=run_id, report=report)
         return Response({"status": run.status})

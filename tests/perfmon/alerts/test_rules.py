@@ -23,8 +23,9 @@ from perfmon.alerts.notify import send_test_notification
 from perfmon.alerts.services import acknowledge_alert
 from perfmon.fleet.models import Agent
 from perfmon.runs.ingest import claim_run
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from perfmon.runs.services import request_run
+from runners.protocol import RunReport
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor
@@ -64,7 +65,7 @@ def run_once(acme):
     def _run(monitor, *, latency_ms=10.0, outcome="completed", errors=0):
         run = request_run(tenant=acme, monitor=monitor)
         claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
-        report = Report(outcome=outcome, exit_code=0 if outcome == "completed" else 1,
+        report = RunReport(outcome=outcome, exit_code=0 if outcome == "completed" else 1,
                         result=result(latency_ms, errors=errors) if outcome == "completed" else None,
                         error="" if outcome == "completed" else "k6 exited with 107")
         return finish_run(agent=agent, run_id=run.pk, report=report)

@@ -12,8 +12,9 @@ from perfmon.alerts.delivery import attempt_delivery
 from perfmon.alerts.models import DeliveryStatus, Notification, NotificationChannel
 from perfmon.operations.models import TenantSettings
 from perfmon.runs.ingest import claim_run
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from perfmon.runs.services import request_run
+from runners.protocol import RunReport
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor
@@ -27,7 +28,7 @@ def judge(tenant, monitor, agent, latency_ms: float):
     claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
     builder = ResultBuilder()
     builder.add(RequestRecord(ts=time.time() - 5, latency_ms=latency_ms, status=200))
-    return finish_run(agent=agent, run_id=run.pk, report=Report(outcome="completed", exit_code=0,
+    return finish_run(agent=agent, run_id=run.pk, report=RunReport(outcome="completed", exit_code=0,
                                                                  result=builder.result()))
 
 

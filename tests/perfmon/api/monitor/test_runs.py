@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from perfmon.monitors.models import Monitor
 from perfmon.runs.ingest import claim_run
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from runners.adapters import get_adapter
+from runners.protocol import RunReport
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor
@@ -258,11 +259,11 @@ def test_errored_run_says_why_in_reason_and_a_passed_run_has_none(api, acme, acm
     agent = make_agent("acme-1", tenant=acme)
     monitor = make_monitor(acme, thresholds={"latencyMs": 1000})
     crash = get_adapter("k6").classify_exit(107)
-    errored = _judged(acme, monitor, agent, Report(outcome="tool_failed", exit_code=107, error=crash.reason))
+    errored = _judged(acme, monitor, agent, RunReport(outcome="tool_failed", exit_code=107, error=crash.reason))
     builder = ResultBuilder()
     for index in range(10):
         builder.add(RequestRecord(ts=1_000.0 + index * 0.1, latency_ms=50.0, status=200))
-    passed = _judged(acme, monitor, agent, Report(outcome="completed", exit_code=0, result=builder.result()))
+    passed = _judged(acme, monitor, agent, RunReport(outcome="completed", exit_code=0, result=builder.result()))
 
     errored_body = api.get(f"/api/runs/{errored.pk}", key=acme_key).json()
     passed_body = api.get(f"/api/runs/{passed.pk}", key=acme_key).json()

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 from perfmon.runs.ingest import claim_run
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from perfmon.runs.models import Run, RunStatus, RunTrigger
 from runners.adapters import get_adapter
+from runners.protocol import RunReport
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor, make_test
@@ -49,7 +50,7 @@ def test_task_has_the_documented_fields_from_the_runs_metrics(v1, tokens, acme):
     assert body["detailed_status"] == "pass"
 
 
-def _judged(tenant, agent, report: Report) -> Run:
+def _judged(tenant, agent, report: RunReport) -> Run:
     """A task of a test, claimed by ``agent`` and judged from its report, as the agent API does it."""
     run = _run(tenant, test=make_test(tenant), status=RunStatus.QUEUED, agent=agent)
     claim_run(agent=agent, run_id=run.pk, claim_id=uuid.uuid4())
@@ -59,11 +60,11 @@ def _judged(tenant, agent, report: Report) -> Run:
 def test_errored_task_says_why_in_reason_and_a_passed_one_has_none(v1, tokens, acme):
     agent = make_agent("acme-k6", tenant=acme, tools=("k6",))
     crash = get_adapter("k6").classify_exit(107)
-    errored = _judged(acme, agent, Report(outcome="tool_failed", exit_code=107, error=crash.reason))
+    errored = _judged(acme, agent, RunReport(outcome="tool_failed", exit_code=107, error=crash.reason))
     builder = ResultBuilder()
     for index in range(10):
         builder.add(RequestRecord(ts=1_000.0 + index * 0.1, latency_ms=50.0, status=200))
-    passed = _judged(acme, agent, Report(outcome="completed", exit_code=0, result=builder.result()))
+    passed = _judged(acme, agent, RunReport(outcome="completed", exit_code=0, result=builder.result()))
 
     errored_body = v1.get(f"/tasks/{errored.pk}", token=tokens("vera")).json()
     passed_body = v1.get(f"/tasks/{passed.pk}", token=tokens("vera")).json()
