@@ -198,4 +198,4 @@ def test_concurrent_ticks_never_dispatch_a_monitor_twice():
         thread.join(timeout=60)
     assert sum(report.dispatched for report in reports) == 60
     assert Run.all_tenants.count() == 60
-    assert {run.monitor_id for run in Run.all_tenants} == {m.pk for m in monitors}
+    assert {run.monitor_id for run in Run.all_tenants.all()} == {m.pk for m in monitors}
