@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from perfmon.runs.ingest import claim_run, store_log_chunks, store_series
-from perfmon.runs.judge import Report, finish_run
+from perfmon.runs.judge import finish_run
 from perfmon.runs.models import Run, RunLogChunk
 from perfmon_cli import codes
 from runners.adapters import get_adapter
+from runners.protocol import RunReport
 from runners.records import RequestRecord
 from runners.result import ResultBuilder
 from tests.factories import make_agent, make_monitor, make_test
@@ -57,7 +58,7 @@ def result(latency_ms: float, *, count: int = 20, errors: int = 0):
     return builder.result()
 
 
-def play_agent(monitor, agent, *, report: Report, log: str = "running the tool\n", test=None,
+def play_agent(monitor, agent, *, report: RunReport, log: str = "running the tool\n", test=None,
                series=()) -> Run:
     """Wait for the CLI's run, claim it, stream a log chunk (and series points) and report the end."""
     deadline = time.monotonic() + 20
@@ -83,7 +84,7 @@ def test_run_wait_passes_with_exit_0_and_writes_junit_and_json(live_server, acme
     junit, result_json = tmp_path / "junit.xml", tmp_path / "result.json"
     proc = cli("run", "Checkout", "--wait", "--poll", "0.2", "--junit", str(junit), "--json", str(result_json),
                url=live_server.url, key=acme_key)
-    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(50)),
+    run = play_agent(monitor, agent, report=RunReport(outcome="completed", exit_code=0, result=result(50)),
                      log="k6 says hello\n")
     code, out, err = finished(proc)
     assert code == codes.PASS, err
@@ -110,7 +111,7 @@ def test_run_wait_fails_with_exit_1_and_a_junit_failure(live_server, acme, acme_
     junit, result_json = tmp_path / "junit.xml", tmp_path / "result.json"
     proc = cli("run", str(monitor.pk), "--wait", "--poll", "0.2", "--junit", str(junit),
                "--json", str(result_json), url=live_server.url, key=acme_key)
-    play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(250)),
+    play_agent(monitor, agent, report=RunReport(outcome="completed", exit_code=0, result=result(250)),
                log="\x1b[31mansi colours\x1b[0m, a bell \x07 and a backspace \x08\n")
     code, _, err = finished(proc)
     assert code == codes.FAIL, err
@@ -129,7 +130,7 @@ def test_run_that_errors_exits_3_and_says_why_in_junit_json_and_summary(live_ser
     proc = cli("run", "broken", "--wait", "--poll", "0.2", "--junit", str(junit), "--json", str(result_json),
                url=live_server.url, key=acme_key)
     why = get_adapter("k6").classify_exit(107).reason  # what the agent reports for k6's exit 107
-    run = play_agent(monitor, agent, report=Report(outcome="tool_failed", exit_code=107, error=why))
+    run = play_agent(monitor, agent, report=RunReport(outcome="tool_failed", exit_code=107, error=why))
     code, _, err = finished(proc)
     assert code == codes.ERROR, err
     assert why == "k6 exited 107: script exception"
@@ -148,7 +149,7 @@ def test_a_failed_runs_summary_names_the_breach(live_server, acme, acme_key, age
     monitor = make_monitor(acme, name="Sluggish", thresholds={"latencyMs": 100})
     proc = cli("run", "Sluggish", "--wait", "--poll", "0.2", "--json", str(tmp_path / "r.json"),
                url=live_server.url, key=acme_key)
-    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(250)))
+    run = play_agent(monitor, agent, report=RunReport(outcome="completed", exit_code=0, result=result(250)))
     code, _, err = finished(proc)
     assert code == codes.FAIL, err
     reason = json.loads((tmp_path / "r.json").read_text())["reason"]
@@ -211,7 +212,7 @@ def test_monitors_runs_and_logs_commands(live_server, acme, acme_key, agent):
     assert "Listed" in out and "Other" in out and str(monitor.pk) in out
     # As on a terminal: the live panel instead of line-by-line output.
     proc = cli("run", "Listed", "--wait", "--poll", "0.2", url=live_server.url, key=acme_key, TTY_COMPATIBLE="1")
-    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=result(5)),
+    run = play_agent(monitor, agent, report=RunReport(outcome="completed", exit_code=0, result=result(5)),
                      log="line one\nline two\n")
     code, _, err = finished(proc)
     assert code == codes.PASS and "PASS" in err and "p95 (ms)" in err, err
@@ -242,7 +243,7 @@ def test_runs_a_perfscale_test_by_name_with_an_oidc_token(live_server, settings,
         assert code == codes.AUTH and "403" in err
         proc = cli("run", "api smoke", "--test", "--wait", "--poll", "0.2", "--json", str(tmp_path / "r.json"),
                    "--junit", str(tmp_path / "j.xml"), url=live_server.url, PERFMON_TOKEN=provider.token("max"))
-        run = play_agent(None, agent, test=test, report=Report(outcome="completed", exit_code=0, result=result(20)))
+        run = play_agent(None, agent, test=test, report=RunReport(outcome="completed", exit_code=0, result=result(20)))
         code, _, err = finished(proc)
         assert code == codes.PASS, err
         document = json.loads((tmp_path / "r.json").read_text())
@@ -257,7 +258,7 @@ def test_run_wait_shows_live_interval_figures_while_the_run_goes(live_server, ac
     monitor = make_monitor(acme, name="Live", thresholds={"latencyMs": 1000})
     proc = cli("run", "Live", "--wait", "--poll", "0.2", url=live_server.url, key=acme_key)
     measured = result(50, count=40, errors=4)
-    run = play_agent(monitor, agent, report=Report(outcome="completed", exit_code=0, result=measured),
+    run = play_agent(monitor, agent, report=RunReport(outcome="completed", exit_code=0, result=measured),
                      series=measured.series)
     code, _, err = finished(proc)
     assert code == codes.PASS, err
