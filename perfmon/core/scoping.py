@@ -52,12 +52,6 @@ class TenantQuerySet(models.QuerySet):
         clone._scoped = True
         return clone
 
-    def unscoped(self) -> TenantQuerySet:
-        """Every tenant's rows: for system tasks and operators only."""
-        clone = self._chain()
-        clone._scoped = True
-        return clone
-
     def _check_scoped(self) -> None:
         if not self._scoped:
             raise UnscopedQuery(

@@ -40,7 +40,7 @@ class AlreadyClaimed(Conflict):
 def agent_run(agent: Agent, run_id) -> Run:
     """The run ``run_id`` if it is assigned to ``agent``. Raises NotFound."""
     try:
-        return Run.objects.unscoped().get(pk=run_id, agent=agent)
+        return Run.all_tenants.get(pk=run_id, agent=agent)
     except (Run.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"run {run_id} is not assigned to agent {agent.pk}") from None
 

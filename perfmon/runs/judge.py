@@ -67,7 +67,7 @@ def finish_run(*, agent: Agent, run_id, report: RunReport) -> Run:
     """
     agent_run(agent, run_id)  # NotFound for another agent's run
     with transaction.atomic():
-        run = Run.objects.unscoped().select_for_update().get(pk=run_id)
+        run = Run.all_tenants.select_for_update().get(pk=run_id)
         if run.is_final:
             return run
         status, breaches, error = _verdict(run, report)

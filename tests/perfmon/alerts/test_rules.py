@@ -75,7 +75,7 @@ def run_once(acme):
 
 def deliver_all():
     """Run every pending delivery once (what the Celery task does per attempt)."""
-    for notification in Notification.objects.unscoped().filter(status=DeliveryStatus.PENDING).order_by("created_at"):
+    for notification in Notification.all_tenants.filter(status=DeliveryStatus.PENDING).order_by("created_at"):
         attempt_delivery(notification.pk)
 
 

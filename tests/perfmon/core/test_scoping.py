@@ -66,3 +66,5 @@ def test_shared_agents_are_visible_to_every_tenant_but_own_ones_only_to_theirs(a
 
 def test_system_work_must_say_it_is_unscoped(two_tenants_data):
     assert Monitor.all_tenants.count() == 2
+    # ... and all_tenants is the only way to say it
+    assert not hasattr(Monitor.objects.all(), "unscoped")

@@ -94,7 +94,7 @@ def test_heartbeat_answer_lists_runs_to_cancel(acme, enrolled, queued_run):
 
 def test_heartbeat_tells_agent_to_stop_a_run_that_already_ended_here(acme, enrolled, queued_run):
     enrolled.post(f"/runs/{queued_run.pk}/claim", {"claim_id": str(uuid.uuid4())})
-    Run.objects.unscoped().filter(pk=queued_run.pk).update(status=RunStatus.ERROR)
+    Run.all_tenants.filter(pk=queued_run.pk).update(status=RunStatus.ERROR)
     assert enrolled.post("/heartbeat", {"running_runs": [str(queued_run.pk)]}).json()["cancel"] == [str(queued_run.pk)]
 
 
@@ -107,7 +107,7 @@ def test_claim_starts_the_run_and_returns_what_to_run(enrolled, queued_run):
     body = response.json()
     assert (body["tool"], body["script"], body["apdex_t_ms"]) == ("k6", queued_run.script, 500)
     assert body["thresholds"] == {"latencyMs": 100, "errorRatePercent": 10}
-    run = Run.objects.unscoped().get(pk=queued_run.pk)
+    run = Run.all_tenants.get(pk=queued_run.pk)
     assert run.status == RunStatus.RUNNING and run.started_at and str(run.claim_id) == claim_id
     # An HTTP retry of the same claim is answered again...
     assert enrolled.post(f"/runs/{queued_run.pk}/claim", {"claim_id": claim_id}).status_code == 200
@@ -129,7 +129,7 @@ def test_agent_cannot_touch_another_agents_runs(client, acme, enrolled, queued_r
                        ("result", {"outcome": "completed"})]:
         assert other.post(f"/runs/{queued_run.pk}/{path}", data).status_code == 404
     assert other.post("/runs/not-a-uuid/claim", {"claim_id": str(uuid.uuid4())}).status_code == 404
-    assert Run.objects.unscoped().get(pk=queued_run.pk).status == RunStatus.QUEUED
+    assert Run.all_tenants.get(pk=queued_run.pk).status == RunStatus.QUEUED
 
 
 # --- streams ---------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def finish(enrolled, run, **report):
 def test_completed_run_within_thresholds_passes(enrolled, queued_run):
     response = finish(enrolled, queued_run, outcome="completed", exit_code=0, result=a_result([10, 20, 30, 40]))
     assert response.status_code == 200 and response.json() == {"status": "pass"}
-    run = Run.objects.unscoped().get(pk=queued_run.pk)
+    run = Run.all_tenants.get(pk=queued_run.pk)
     assert run.status == RunStatus.PASS and run.breaches == [] and run.completed_at
     assert run.metrics["count"] == 4 and run.metrics["errors"] == 0 and run.histogram
     monitor = Monitor.all_tenants.get(pk=queued_run.monitor_id)
@@ -198,7 +198,7 @@ def test_breached_thresholds_fail_the_run_with_the_breaches(enrolled, queued_run
     response = finish(enrolled, queued_run, outcome="completed", exit_code=0,
                       result=a_result(latencies, statuses))
     assert response.json() == {"status": "fail"}
-    breaches = {b["metric"]: b for b in Run.objects.unscoped().get(pk=queued_run.pk).breaches}
+    breaches = {b["metric"]: b for b in Run.all_tenants.get(pk=queued_run.pk).breaches}
     assert breaches["latencyMs"]["threshold"] == 100 and breaches["latencyMs"]["actual"] == pytest.approx(400, rel=1e-3)
     assert set(breaches) == {"latencyMs"}  # 10 % errors is not above the 10 % threshold
 
@@ -215,20 +215,20 @@ def test_breached_thresholds_fail_the_run_with_the_breaches(enrolled, queued_run
 )
 def test_unjudgeable_runs_end_in_error_or_cancelled(enrolled, queued_run, report, status, error):
     assert finish(enrolled, queued_run, **report).json() == {"status": status}
-    run = Run.objects.unscoped().get(pk=queued_run.pk)
+    run = Run.all_tenants.get(pk=queued_run.pk)
     assert run.status == status and error in run.error
 
 
 def test_result_posted_twice_changes_nothing(enrolled, queued_run):
     finish(enrolled, queued_run, outcome="completed", exit_code=0, result=a_result([10]))
-    completed = Run.objects.unscoped().get(pk=queued_run.pk).completed_at
+    completed = Run.all_tenants.get(pk=queued_run.pk).completed_at
     again = enrolled.post(f"/runs/{queued_run.pk}/result", {"outcome": "tool_failed", "error": "late"})
     assert again.json() == {"status": "pass"}
-    run = Run.objects.unscoped().get(pk=queued_run.pk)
+    run = Run.all_tenants.get(pk=queued_run.pk)
     assert (run.status, run.error, run.completed_at) == (RunStatus.PASS, "", completed)
 
 
 def test_malformed_result_is_rejected(enrolled, queued_run):
     response = finish(enrolled, queued_run, outcome="completed", result={"count": "many"})
     assert response.status_code == 400 and "result" in response.json()["details"]
-    assert Run.objects.unscoped().get(pk=queued_run.pk).status == RunStatus.RUNNING
+    assert Run.all_tenants.get(pk=queued_run.pk).status == RunStatus.RUNNING
