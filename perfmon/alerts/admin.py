@@ -3,8 +3,8 @@ from django.contrib import admin, messages
 
 from perfmon.alerts.models import Alert, AlertState, DeliveryAttempt, Notification, NotificationChannel
 from perfmon.alerts.notify import send_test_notification
-from perfmon.alerts.services import acknowledge_alert
-from perfmon.core.admin import OperatorAdmin, admin_link
+from perfmon.alerts.services import acknowledge_alert, create_channel, delete_channel, update_channel
+from perfmon.core.admin import OperatorAdmin, ServiceAdmin, ServiceForm, admin_link
 from perfmon.core.errors import Conflict
 
 
@@ -45,7 +45,7 @@ class AlertAdmin(OperatorAdmin):
         self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
 
 
-class ChannelForm(forms.ModelForm):
+class ChannelForm(ServiceForm):
     # The signing secret can be set or replaced, never read back.
     secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
                              help_text="HMAC-SHA256 key for webhook signatures; leave empty to keep the current one")
@@ -57,14 +57,34 @@ class ChannelForm(forms.ModelForm):
     def clean_secret(self):
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
 
+    def create(self, values):
+        tenant = values.pop("tenant")
+        return create_channel(tenant=tenant, **values)
+
+    def write(self, stored, changes):
+        # Checked with what is kept, as for every caller: a webhook keeps a URL, e-mail its addresses.
+        update_channel(tenant=stored.tenant, channel=stored, **changes)
+
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(OperatorAdmin):
+class NotificationChannelAdmin(ServiceAdmin):
     form = ChannelForm
+    adds = True  # channels are set up here
     list_display = ["name", "kind", "tenant", "enabled", "created_at"]
     list_filter = ["kind", "enabled", "tenant"]
     search_fields = ["name", "tenant__slug", "url"]
     actions = ["send_test"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A channel stays with the tenant it was made for (its notifications are that tenant's).
+        return ["tenant"] if obj is not None else []
+
+    def delete_model(self, request, obj):
+        delete_channel(tenant=obj.tenant, channel=obj)
+
+    def delete_queryset(self, request, queryset):
+        for channel in queryset.select_related("tenant"):
+            delete_channel(tenant=channel.tenant, channel=channel)
 
     @admin.action(description="Send a test notification")
     def send_test(self, request, queryset):

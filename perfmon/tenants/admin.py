@@ -1,23 +1,82 @@
 from django.contrib import admin
 
-from perfmon.core.admin import OperatorAdmin
+from perfmon.core.admin import OperatorAdmin, ServiceAdmin, ServiceForm
 from perfmon.tenants.models import ApiKey, License, Membership, Tenant
-from perfmon.tenants.services import revoke_api_key
+from perfmon.tenants.services import (
+    add_membership,
+    create_tenant,
+    remove_membership,
+    revoke_api_key,
+    update_membership,
+    update_tenant,
+)
+
+
+class MembershipForm(ServiceForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "role"]
+
+    def create(self, values):
+        # The inline row's instance already points at the tenant being edited.
+        return add_membership(tenant=self.instance.tenant, **values)
+
+    def write(self, stored, changes):
+        update_membership(tenant=stored.tenant, membership=stored, **changes)
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipForm
     extra = 0
     autocomplete_fields = ["user"]
 
 
+class TenantForm(ServiceForm):
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "is_active"]
+
+    def create(self, values):
+        tenant = create_tenant(name=values["name"], slug=values["slug"])
+        if values.get("is_active") is False:
+            tenant = update_tenant(tenant=tenant, is_active=False)
+        return tenant
+
+    def write(self, stored, changes):
+        update_tenant(tenant=stored, **changes)
+
+
 @admin.register(Tenant)
-class TenantAdmin(OperatorAdmin):
+class TenantAdmin(ServiceAdmin):
+    form = TenantForm
+    adds = True
     list_display = ["name", "slug", "is_active", "monitor_count", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Tokens' tenant claim and signed licenses name the tenant by its slug, so it is fixed once made.
+        return ["slug"] if obj is not None else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {"slug": ["name"]} if obj is None else {}
+
+    def get_inline_instances(self, request, obj=None):
+        # Members are added once the tenant exists (their rows are written as the form is checked).
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def save_formset(self, request, form, formset, change):
+        # Added and changed rows were written by their forms (MembershipForm); removals are left.
+        removed = [row for row in formset.deleted_forms if row.instance.pk is not None]
+        for row in removed:
+            remove_membership(tenant=form.instance, membership=row.instance)
+        # What the admin's history entry lists (formset.save() would have set these).
+        written = [row for row in formset.forms if row.has_changed() and row not in formset.deleted_forms]
+        formset.new_objects = [row.instance for row in written if row in formset.extra_forms]
+        formset.changed_objects = [(row.instance, row.changed_data) for row in written if row in formset.initial_forms]
+        formset.deleted_objects = [row.instance for row in removed]
 
     @admin.display(description="monitors")
     def monitor_count(self, tenant):

@@ -1,4 +1,4 @@
-"""Every write to tenants, API keys and licenses."""
+"""Every write to tenants, their memberships, API keys and licenses."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.utils.text import slugify
 from perfmon.core import credentials
 from perfmon.core.errors import Conflict, NotFound, ValidationFailed
 from perfmon.tenants import licensing
-from perfmon.tenants.models import ApiKey, License, Tenant
+from perfmon.tenants.models import ApiKey, License, Membership, Role, Tenant
 
 API_KEY_KIND = "pmk"
 COMMUNITY_TIER = "community"
@@ -34,6 +34,91 @@ def create_tenant(*, name: str, slug: str | None = None) -> Tenant:
         if Tenant.objects.filter(slug=slug).exists():
             raise Conflict(f"a tenant with slug '{slug}' already exists")
         return Tenant.objects.create(name=name, slug=slug)
+
+
+TENANT_FIELDS = ("name", "is_active")
+
+
+def update_tenant(*, tenant: Tenant, **changes) -> Tenant:
+    """Rename ``tenant`` or (de)activate it: ``name``, ``is_active``.
+
+    The slug never changes: tokens' tenant claim and signed licenses name the
+    tenant by it. A deactivated tenant's keys and users are refused from then
+    on. Raises ValidationFailed for other fields or invalid values.
+    """
+    unknown = sorted(set(changes) - set(TENANT_FIELDS))
+    if unknown:
+        raise ValidationFailed.of({name: ["Unknown field."] for name in unknown})
+    if "name" in changes:
+        name = changes["name"]
+        name = name.strip() if isinstance(name, str) else ""
+        if not name:
+            raise ValidationFailed.of({"name": ["A tenant needs a name."]})
+        if len(name) > Tenant._meta.get_field("name").max_length:
+            raise ValidationFailed.of({"name": [f"At most {Tenant._meta.get_field('name').max_length} characters."]})
+        changes["name"] = name
+    if "is_active" in changes and not isinstance(changes["is_active"], bool):
+        raise ValidationFailed.of({"is_active": ["Must be true or false."]})
+    changed = [name for name, value in changes.items() if getattr(tenant, name) != value]
+    for name in changed:
+        setattr(tenant, name, changes[name])
+    if changed:
+        tenant.save(update_fields=[*changed, "updated_at"])
+    return tenant
+
+
+def _check_role(role) -> str:
+    if role not in Role.values:
+        raise ValidationFailed.of({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    return role
+
+
+def _check_user_free(user, *, keep: Membership | None = None) -> None:
+    # A dashboard user acts in one tenant (Membership is one-to-one with the user).
+    taken = Membership.all_tenants.select_related("tenant").filter(user=user).exclude(
+        pk=keep.pk if keep is not None else None).first()
+    if taken is not None:
+        raise ValidationFailed.of({"user": [f"{user.get_username()} is already a member of {taken.tenant.slug}."]})
+
+
+def add_membership(*, tenant: Tenant, user, role: str = Role.MEMBER) -> Membership:
+    """Make ``user`` a member of ``tenant`` with ``role`` (viewer, member or admin).
+
+    Raises ValidationFailed for another role, or when the user already
+    belongs to a tenant (they have one).
+    """
+    role = _check_role(role)
+    with transaction.atomic():
+        _check_user_free(user)
+        return Membership.objects.create(tenant=tenant, user=user, role=role)
+
+
+def update_membership(*, tenant: Tenant, membership: Membership, **changes) -> Membership:
+    """Change a membership of ``tenant``: its ``role``, or the ``user`` it is for, checked as add_membership
+    checks them. Raises ValidationFailed."""
+    if membership.tenant_id != tenant.pk:
+        raise ValueError("the membership belongs to another tenant")
+    unknown = sorted(set(changes) - {"user", "role"})
+    if unknown:
+        raise ValidationFailed.of({name: ["Unknown field."] for name in unknown})
+    if "role" in changes:
+        _check_role(changes["role"])
+    with transaction.atomic():
+        if "user" in changes and changes["user"].pk != membership.user_id:
+            _check_user_free(changes["user"], keep=membership)
+        changed = [name for name, value in changes.items() if getattr(membership, name) != value]
+        for name in changed:
+            setattr(membership, name, changes[name])
+        if changed:
+            membership.save(update_fields=[*changed, "updated_at"])
+    return membership
+
+
+def remove_membership(*, tenant: Tenant, membership: Membership) -> None:
+    """End ``membership`` of ``tenant``: its user no longer sees the tenant's dashboard."""
+    if membership.tenant_id != tenant.pk:
+        raise ValueError("the membership belongs to another tenant")
+    membership.delete()
 
 
 def get_or_create_tenant(*, name: str, slug: str) -> Tenant:

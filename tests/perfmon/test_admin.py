@@ -18,8 +18,8 @@ from perfmon.fleet.services import create_agent
 from perfmon.monitors.models import Monitor
 from perfmon.operations.models import AuditAction, AuditEntry
 from perfmon.runs.models import Run
-from perfmon.tenants.models import ApiKey
-from perfmon.tenants.services import create_api_key
+from perfmon.tenants.models import ApiKey, Membership
+from perfmon.tenants.services import authenticate_api_key, create_api_key
 from tests.factories import make_monitor
 
 
@@ -268,3 +268,82 @@ def test_revoke_action_keeps_the_first_revocation_time(operator, acme):
     messages = act(operator, ApiKey, "revoke", [key.pk])
     assert ApiKey.all_tenants.get().revoked_at == first and "0 key(s) revoked." in messages
     assert not operator.get(reverse("admin:tenants_apikey_change", args=[key.pk])).context["adminform"].form.fields
+
+
+def test_channel_added_with_a_config_its_kind_cannot_use_is_refused_and_nothing_stored(operator, acme):
+    url = reverse("admin:alerts_notificationchannel_add")
+    base = {"tenant": acme.pk, "name": "ops", "kind": "webhook", "url": "", "secret": "", "email_to": "",
+            "enabled": "on"}
+    assert form_errors(operator.post(url, base)) == {"url": ["A webhook channel needs the URL it posts to."]}
+    errors = form_errors(operator.post(url, {**base, "kind": "email", "email_to": "ops@acme.test, nobody"}))
+    assert errors == {"email_to": ["Not an e-mail address: nobody."]}
+    assert not NotificationChannel.all_tenants.exists()
+    response = operator.post(url, {**base, "kind": "email", "email_to": "ops@acme.test ,dev@acme.test"})
+    assert response.status_code == 302, form_errors(response)
+    assert NotificationChannel.objects.for_tenant(acme).get().email_to == "ops@acme.test, dev@acme.test"
+
+
+def test_channel_form_checks_changes_with_what_is_kept_and_keeps_the_secret_unless_replaced(operator, world):
+    channel = world["channel"]
+    form = operator.get(reverse("admin:alerts_notificationchannel_change", args=[channel.pk])).context["adminform"].form
+    assert "tenant" not in form.fields  # a channel stays with its tenant
+    before = NotificationChannel.all_tenants.get(pk=channel.pk)
+    errors = form_errors(change(operator, channel, kind="email", email_to="ops@acme.test"))
+    assert errors == {"url": ["Not used by E-mail channels; leave it empty."]}
+    assert NotificationChannel.all_tenants.get(pk=channel.pk).updated_at == before.updated_at
+
+    response = change(operator, channel, name="renamed", secret="")
+    assert response.status_code == 302, form_errors(response)
+    stored = NotificationChannel.all_tenants.get(pk=channel.pk)
+    assert (stored.name, stored.secret) == ("renamed", "sig-secret-value")
+    response = change(operator, channel, secret="new-key")
+    assert response.status_code == 302, form_errors(response)
+    assert NotificationChannel.all_tenants.get(pk=channel.pk).secret == "new-key"
+    entry = AuditEntry.all_tenants.filter(object_type="channel", action=AuditAction.UPDATED).latest("at")
+    assert entry.actor == "user:ops" and entry.changes == {"secret": "(changed)"}
+
+    response = operator.post(reverse("admin:alerts_notificationchannel_delete", args=[channel.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not NotificationChannel.all_tenants.exists()
+
+
+def _membership_row(page, user) -> str:
+    """The form prefix of ``user``'s row in the tenant page's membership inline."""
+    [inline] = page.context["inline_admin_formsets"]
+    return next(form.prefix for form in inline.formset.forms if form.instance.user_id == user.pk)
+
+
+def test_tenant_form_deactivates_through_the_service_and_keeps_the_slug(operator, acme):
+    key = create_api_key(tenant=acme, name="ci").value
+    form = operator.get(reverse("admin:tenants_tenant_change", args=[acme.pk])).context["adminform"].form
+    assert set(form.fields) == {"name", "is_active"}
+    response = change(operator, acme, name=" Acme Corp ", is_active=None, slug="elsewhere")
+    assert response.status_code == 302, form_errors(response)
+    stored = type(acme).objects.get(pk=acme.pk)
+    assert (stored.name, stored.slug, stored.is_active) == ("Acme Corp", "acme", False)
+    assert authenticate_api_key(key) is None
+    response = operator.post(reverse("admin:tenants_tenant_add"), {"name": " Initech ", "slug": "initech"})
+    assert response.status_code == 302, form_errors(response)
+    stored = type(acme).objects.get(slug="initech")
+    assert (stored.name, stored.is_active) == ("Initech", False)
+
+
+def test_membership_rows_go_through_the_services_and_a_refused_row_undoes_the_whole_page(operator, acme, alice, bob,
+                                                                                         mallory):
+    page = operator.get(reverse("admin:tenants_tenant_change", args=[acme.pk]))
+    alice_row, bob_row = _membership_row(page, alice), _membership_row(page, bob)
+    # Bob's row moves to mallory, who belongs to globex: refused on the row, and the rename posted with it
+    # is not kept either.
+    response = change(operator, acme, name="Renamed", **{f"{bob_row}-user": str(mallory.pk)})
+    errors = response.context["inline_admin_formsets"][0].formset.errors
+    assert [row for row in errors if row.get("user")], errors
+    assert type(acme).objects.get(pk=acme.pk).name == "Acme"
+    assert Membership.all_tenants.get(user=mallory).tenant.slug == "globex"
+
+    response = change(operator, acme, **{f"{alice_row}-role": "owner"})
+    errors = response.context["inline_admin_formsets"][0].formset.errors
+    assert [row for row in errors if row.get("role")], errors
+
+    response = change(operator, acme, **{f"{alice_row}-role": "viewer", f"{bob_row}-DELETE": "on"})
+    assert response.status_code == 302, response.context and response.context["inline_admin_formsets"][0].formset.errors
+    assert Membership.objects.for_tenant(acme).get(user=alice).role == "viewer"
+    assert not Membership.all_tenants.filter(user=bob).exists()
