@@ -101,3 +101,23 @@ def api(client):
             return {"X-API-Key": key} if key else {}
 
     return Api(client)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """The test OpenID provider (tests/oidc_provider), one process per session, started on first use."""
+    from tests.oidc_provider.plugin import shared_provider
+
+    return shared_provider()
+
+
+@pytest.fixture
+def oidc(oidc_provider, settings):
+    """perfmon configured for the test provider, with empty discovery/JWKS caches."""
+    from perfmon.accounts.provider import reset_cache
+
+    for name, value in oidc_provider.settings().items():
+        setattr(settings, name, value)
+    reset_cache()
+    yield oidc_provider
+    reset_cache()

@@ -1,8 +1,8 @@
 """The pytest side of the test OpenID provider: one provider process per test session.
 
 ``shared_provider()`` starts it on first use (a few seconds at most) and
-stops it when the session ends; the conftests of the test packages that
-need it expose it as the ``oidc_provider`` fixture.
+stops it when the session ends; tests/conftest.py exposes it as the
+``oidc_provider`` fixture, and ``oidc`` points perfmon at it.
 """
 
 from __future__ import annotations

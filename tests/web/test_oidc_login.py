@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from perfmon.accounts.provider import reset_cache
 from tests.factories import make_monitor
-from tests.oidc_provider.plugin import shared_provider
 from tests.perfmon.api.perfscale.test_browser_login import _login
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def oidc(settings):
-    provider = shared_provider()
-    for name, value in provider.settings().items():
-        setattr(settings, name, value)
-    reset_cache()
-    yield provider
-    reset_cache()
 
 
 def test_login_page_offers_the_organisation_sign_in(client, oidc):

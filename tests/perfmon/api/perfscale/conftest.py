@@ -1,26 +1,8 @@
-"""Fixtures of the /api/v1 tests: the test OpenID provider, perfmon pointed at it, a Bearer JSON client."""
+"""Fixtures of the /api/v1 tests: a Bearer JSON client (the provider fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from perfmon.accounts.provider import reset_cache
-from tests.oidc_provider.plugin import shared_provider
-
-
-@pytest.fixture(scope="session")
-def oidc_provider():
-    return shared_provider()
-
-
-@pytest.fixture
-def oidc(oidc_provider, settings):
-    """perfmon configured for the test provider, with empty discovery/JWKS caches."""
-    for name, value in oidc_provider.settings().items():
-        setattr(settings, name, value)
-    reset_cache()
-    yield oidc_provider
-    reset_cache()
 
 
 @pytest.fixture
