@@ -114,11 +114,7 @@ def _lookup(token: VerifiedToken) -> OidcIdentity | None:
 
 
 def _update(identity: OidcIdentity, token: VerifiedToken) -> None:
-    changed = {k: v for k, v in _identity_fields(token).items() if getattr(identity, k) != v}
-    if changed:
-        for k, v in changed.items():
-            setattr(identity, k, v)
-        identity.save(update_fields=[*changed, "updated_at"])
+    identity.save_changes(_identity_fields(token))
     user = identity.user
     profile = {k: v for k, v in _profile(token).items() if getattr(user, k) != v}
     if profile:

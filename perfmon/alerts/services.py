@@ -134,11 +134,7 @@ def update_channel(*, tenant, channel: NotificationChannel, **changes) -> Notifi
         raise ValidationFailed.of({name: ["Unknown field."] for name in unknown})
     stored = {name: getattr(channel, name) for name in CHANNEL_FIELDS}
     values = _validated_channel({**stored, **changes})
-    changed = [name for name in CHANNEL_FIELDS if values[name] != stored[name]]
-    for name in changed:
-        setattr(channel, name, values[name])
-    if changed:
-        channel.save(update_fields=[*changed, "updated_at"])
+    channel.save_changes({name: values[name] for name in CHANNEL_FIELDS})
     return channel
 
 

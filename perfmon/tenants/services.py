@@ -59,11 +59,7 @@ def update_tenant(*, tenant: Tenant, **changes) -> Tenant:
         changes["name"] = name
     if "is_active" in changes and not isinstance(changes["is_active"], bool):
         raise ValidationFailed.of({"is_active": ["Must be true or false."]})
-    changed = [name for name, value in changes.items() if getattr(tenant, name) != value]
-    for name in changed:
-        setattr(tenant, name, changes[name])
-    if changed:
-        tenant.save(update_fields=[*changed, "updated_at"])
+    tenant.save_changes(changes)
     return tenant
 
 
@@ -106,11 +102,7 @@ def update_membership(*, tenant: Tenant, membership: Membership, **changes) -> M
     with transaction.atomic():
         if "user" in changes and changes["user"].pk != membership.user_id:
             _check_user_free(changes["user"], keep=membership)
-        changed = [name for name, value in changes.items() if getattr(membership, name) != value]
-        for name in changed:
-            setattr(membership, name, changes[name])
-        if changed:
-            membership.save(update_fields=[*changed, "updated_at"])
+        membership.save_changes(changes)
     return membership
 
 
