@@ -40,6 +40,24 @@ def json_error(status_code: int, message: str) -> JsonResponse:
     return JsonResponse(envelope(status_code, message), status=status_code)
 
 
+DATABASE_UNAVAILABLE = "The database is unavailable; retry in a few seconds."
+DATABASE_RETRY_AFTER_S = 5
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the database could not be reached (not that a query was wrong).
+
+    psycopg raises OperationalError when the server is down, restarting or
+    refused the connection, and InterfaceError on a connection that broke
+    under it; both pass once PostgreSQL is back (Django drops a connection
+    that failed at the end of the request), so the answer is a 503 to retry,
+    never a 500.
+    """
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 class PerfmonError(Exception):
     """Base of every error a service raises on purpose."""
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from perfmon.core.errors import json_error
+from perfmon.core.errors import DATABASE_RETRY_AFTER_S, DATABASE_UNAVAILABLE, is_database_outage, json_error
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ def not_found(request: HttpRequest, exception=None):
 
 
 def server_error(request: HttpRequest):
+    # Called while Django handles the exception: a database outage outside the
+    # REST framework (a middleware's session or audit query, a dashboard page)
+    # is a 503 to retry, as it is inside it.
+    if is_database_outage(sys.exc_info()[1]):
+        if _wants_json(request):
+            response = json_error(503, DATABASE_UNAVAILABLE)
+        else:
+            response = HttpResponse(f"{DATABASE_UNAVAILABLE}\n", status=503, content_type="text/plain")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     if _wants_json(request):
         return json_error(500, "Internal server error")
     return defaults.server_error(request)

@@ -18,7 +18,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from perfmon.core.errors import PerfmonError, envelope
+from perfmon.core.errors import (
+    DATABASE_RETRY_AFTER_S,
+    DATABASE_UNAVAILABLE,
+    PerfmonError,
+    envelope,
+    is_database_outage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,10 @@ def envelope_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         message = f"The request body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
         return Response(envelope(413, message, code="payload_too_large"), status=413)
+    if is_database_outage(exc):
+        log.warning("database unavailable in %s: %s", context.get("view").__class__.__name__, exc)
+        return Response(envelope(503, DATABASE_UNAVAILABLE), status=503,
+                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         exc = exceptions.ParseError(str(exc))
     if isinstance(exc, Http404):
