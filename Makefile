@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.perfmon-installed
 EXTRAS := server,agent,tools,cli,dev
 
-.PHONY: up test venv services tools lint clean
+.PHONY: up test venv services tools lint clean bench bench-quick keycloak
 
 $(STAMP): pyproject.toml scripts/venv.sh
 	@bash scripts/venv.sh "$(PYTHON)" "$(VENV)" "$(EXTRAS)"
@@ -25,9 +25,21 @@ test: venv
 services:
 	@bash scripts/services.sh
 
+## Install (once, under var/tools) and start Keycloak on 127.0.0.1:8180 with the project's realm; prints the exports to eval.
+keycloak:
+	@bash scripts/keycloak.sh
+
 ## Install the load tools that do not come from PyPI (JMeter, Gatling, Artillery) under var/tools.
 tools:
 	@bash scripts/install-tools.sh
+
+## Measure every hot path against its baseline (a few minutes); writes bench/results/latest.json.
+bench: venv
+	@$(PY) bench/run.py
+
+## The same at small sizes in about a minute: a smoke test, its figures not meaningful.
+bench-quick: venv
+	@$(PY) bench/run.py --quick
 
 lint: venv
 	@$(VENV)/bin/ruff check .

@@ -72,6 +72,8 @@ class AgentConfig:
     enabled_tools: list = field(default_factory=list)
     # Captured tool output per run (stdout + stderr); past it a marker and nothing more.
     output_cap_bytes: int = 10 * 1024 * 1024
+    # Request names a run's per-request breakdown keeps apart; later names count as "other".
+    max_request_names: int = 300
     # SIGTERM: runs may finish within this many seconds, then they are stopped and reported.
     shutdown_grace_s: float = 60.0
     # After the worker stopped: how long the reporter may keep sending the spool.
@@ -83,6 +85,9 @@ class AgentConfig:
     ca_bundle: str = ""
     # How often the tool's output is read for series points and log chunks.
     stream_interval_s: float = 1.0
+    # How often the reporter sends what was spooled: one series post (and one log post) per run
+    # per interval, carrying every point spooled since (docs/agents.md, "Streaming").
+    flush_interval_s: float = 2.0
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -92,12 +97,16 @@ class AgentConfig:
                 problems.append(f"{name} is missing")
         if not isinstance(self.capacity, int) or self.capacity < 1:
             problems.append(f"capacity must be an integer >= 1, got {self.capacity!r}")
-        for name in ("heartbeat_interval_s", "shutdown_grace_s", "stream_interval_s", "retry_max_backoff_s"):
+        for name in ("heartbeat_interval_s", "shutdown_grace_s", "stream_interval_s", "retry_max_backoff_s",
+                     "flush_interval_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
                 problems.append(f"{name} must be a number > 0, got {value!r}")
         if not isinstance(self.output_cap_bytes, int) or self.output_cap_bytes < 1024:
             problems.append(f"output_cap_bytes must be an integer >= 1024, got {self.output_cap_bytes!r}")
+        if (not isinstance(self.max_request_names, int) or isinstance(self.max_request_names, bool)
+                or not 1 <= self.max_request_names <= 10_000):
+            problems.append(f"max_request_names must be an integer from 1 to 10000, got {self.max_request_names!r}")
         unknown = set(self.enabled_tools or []) - set(TOOLS)
         if not isinstance(self.enabled_tools, list) or unknown:
             problems.append(f"enabled_tools must list tools among {', '.join(TOOLS)}")

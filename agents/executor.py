@@ -5,6 +5,9 @@
    so a redelivered message never sends a second load at a customer.
 2. A private work dir (mkdtemp under the work root, 0700, handed to the
    user tools run as), the script written there, ``adapter.prepare()``.
+   A part of a split run then reports ready and waits for the common start
+   (``/runs/{id}/ready``, docs/distributed.md); if the run ends meanwhile it
+   runs nothing and reports cancelled.
 3. The tool in its own process group with a scrubbed environment
    (agents/tools.py), a wall-clock limit and an output cap (agents/process.py).
 4. Every ``stream_interval_s``: new output becomes numbered log chunks, the
@@ -33,6 +36,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from agents.client import TransportError
 from agents.config import AgentConfig
 from agents.process import MARKER, ToolProcess
@@ -42,13 +47,24 @@ from agents.tools import RunAs, ToolCatalog, scrubbed_env
 from runners.adapters import TOOLS, get_adapter
 from runners.adapters.base import RunSpec
 from runners.errors import ParseError, RunnerError
-from runners.protocol import MAX_ERROR_CHARS, ClaimAnswer, Outcome, ProtocolError, RunAssignment, RunReport
+from runners.protocol import (
+    MAX_ERROR_CHARS,
+    ClaimAnswer,
+    Outcome,
+    ProtocolError,
+    RunAssignment,
+    RunReport,
+    StartSignal,
+    StartState,
+)
+from runners.split import Split
 
 log = logging.getLogger(__name__)
 
 CHUNK_CHARS = 32 * 1024
 CHUNKS_PER_POST = 500  # the control plane takes at most 1000 per post
 LOOP_S = 0.1
+READY_POLL_S = 0.2  # a ready part asks this often whether every part is ready
 
 
 class ShuttingDown(Exception):
@@ -196,11 +212,13 @@ class RunExecution:
         script_path = self.work_dir / (_safe_filename(self.claim.script_filename) or adapter.script_filename)
         script_path.write_text(self.claim.script)
         script_path.chmod(0o700 if self.tool == "custom" else 0o600)
+        split = self.claim.part()
         spec = RunSpec(
             work_dir=self.work_dir, script_path=script_path,
             parameters=dict(self.claim.parameters),
             tool_path=info.path if self.tool != "custom" else None,
-            interval_s=self.claim.interval_s, apdex_t_ms=self.apdex_t_ms,
+            interval_s=self.claim.interval_s, apdex_t_ms=self.apdex_t_ms, split=split,
+            max_request_names=self.cfg.max_request_names,
         )
         try:
             command = adapter.prepare(spec)
@@ -212,6 +230,8 @@ class RunExecution:
         env = scrubbed_env(command.env, work_dir=self.work_dir, tool_path=info.path)
         self.process = ToolProcess(command.argv, cwd=command.cwd, env=env, output_cap_bytes=self.cfg.output_cap_bytes,
                                    popen_kwargs=self.ctx.run_as.popen_kwargs())
+        if split is not None and not self._wait_for_start(split):
+            return None
         version = f" {info.version}" if info.version else ""
         who = f" as user {self.ctx.run_as.name}" if self.ctx.run_as.name else ""
         self._note(f"agent {self.cfg.agent_id} starts {self.tool}{version}{who}; "
@@ -223,8 +243,57 @@ class RunExecution:
             self._note(f"cannot start {self.tool}: {exc.strerror or exc}")
             return self._set(Outcome.AGENT_ERROR,
                              f"agent '{self.cfg.agent_id}' cannot start {self.tool}: {exc.strerror or exc}")
+        self._remember_tool()
         self._follow(command.stop)
         self._conclude(adapter)
+
+    def _remember_tool(self) -> None:
+        """Write the tool's process group into the run's marker, so a restarted agent can stop it."""
+        try:
+            started = psutil.Process(self.process.pid).create_time()
+        except psutil.Error:
+            return  # already gone
+        self.handle.tool_pgid, self.handle.tool_started = self.process.pid, started
+        self.ctx.state.write_marker(self.handle, work_dir=str(self.work_dir or ""))
+
+    def _wait_for_start(self, split: Split) -> bool:
+        """Report the part ready and wait for the common start; False (outcome set) if it must not run."""
+        self._note(f"part {split.index + 1} of {split.count} (share {float(split.share):.4g}, execution segment "
+                   f"{split.segment()}) is ready; waiting for every part")
+        waiting_until = time.monotonic() + self.time_limit_s
+
+        def give_up() -> bool:
+            return self.handle.cancel.is_set() or self.ctx.state.shutting_down
+
+        while True:
+            if self.handle.cancel.is_set():
+                self._set(Outcome.CANCELLED, self.handle.cancel_reason or "cancelled before the part started")
+                return False
+            if self.ctx.state.shutting_down:
+                self._set(Outcome.AGENT_ERROR, f"agent '{self.cfg.agent_id}' was shut down before the part started")
+                return False
+            if time.monotonic() > waiting_until:
+                self._set(Outcome.TIMED_OUT, f"the other parts were not ready within {self.time_limit_s:g}s")
+                return False
+            try:
+                answer = self.ctx.reporter.ready(self.run_id, give_up=give_up)
+                signal = StartSignal.from_dict(answer) if answer is not None else None
+            except ClaimRefused as exc:
+                self._note(f"not starting: {exc}")
+                self._set(Outcome.CANCELLED, f"the split run ended before this part started: {exc}")
+                return False
+            except (TransportError, ProtocolError) as exc:
+                self._set(Outcome.AGENT_ERROR, f"agent '{self.cfg.agent_id}' could not learn when to start: {exc}")
+                return False
+            if signal is not None and signal.state == StartState.START:
+                start = time.monotonic() + signal.start_in_s
+                while (left := start - time.monotonic()) > 0:
+                    if self.handle.cancel.is_set():
+                        self._set(Outcome.CANCELLED, self.handle.cancel_reason or "cancelled before the part started")
+                        return False
+                    time.sleep(min(left, 0.05))
+                return True
+            time.sleep(READY_POLL_S)
 
     def _follow(self, policy) -> None:
         """Stream while the tool runs; stop it on cancel, time limit, bad output or shutdown."""

@@ -26,6 +26,10 @@ class RunHandle:
     cancel_reason: str = ""
     series_count: int = 0
     log_chunk_count: int = 0
+    # The tool's process group and its leader's start time (psutil create_time), once started:
+    # an agent that starts after this one died stops a tool it left running (agents.worker.recover).
+    tool_pgid: int | None = None
+    tool_started: float | None = None
 
 
 class AgentState:
@@ -53,6 +57,8 @@ class AgentState:
         marker = self.running_dir / f"{handle.run_id}.json"
         data = {"run_id": handle.run_id, "pid": os.getpid(), "series_count": handle.series_count,
                 "log_chunk_count": handle.log_chunk_count, **facts}
+        if handle.tool_pgid is not None:
+            data.update(tool_pgid=handle.tool_pgid, tool_started=handle.tool_started)
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, marker)

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 import warnings
 from pathlib import Path
 
+import psutil
 from celery import Celery
 from celery.exceptions import Reject
 from celery.signals import worker_ready, worker_shutting_down
@@ -106,11 +108,34 @@ def _count(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def stop_leftover_tool(marker: dict) -> bool:
+    """SIGKILL the tool's process group a dead agent left running; True if one was stopped.
+
+    Tools run in their own session, so they outlive an agent killed alone (the
+    OOM killer, a crash) and would go on sending load. The group is only
+    killed when its leader is still the process the marker names (same pid
+    and start time), never a later process that reused the pid.
+    """
+    pgid, started = marker.get("tool_pgid"), marker.get("tool_started")
+    if not isinstance(pgid, int) or isinstance(pgid, bool) or pgid <= 1 or not isinstance(started, int | float):
+        return False
+    try:
+        if abs(psutil.Process(pgid).create_time() - float(started)) > 0.01:
+            return False
+        os.killpg(pgid, signal.SIGKILL)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def recover(config: AgentConfig, state: AgentState, reporter: Reporter) -> int:
-    """Report runs an earlier agent process left unfinished, and remove their work dirs."""
+    """Report runs an earlier agent process left unfinished, stop their tools, remove their work dirs."""
     count = 0
     for marker in state.leftover_markers():
         run_id = str(marker.get("run_id"))
+        if stop_leftover_tool(marker):
+            log.warning("run %s: stopped its tool (process group %s), left running by an earlier agent process",
+                        run_id, marker["tool_pgid"])
         work_dir = marker.get("work_dir") or ""
         if work_dir and Path(work_dir).parent == Path(config.work_root) and Path(work_dir).exists():
             remove_tree(Path(work_dir))
@@ -142,7 +167,8 @@ def run_agent(config: AgentConfig) -> int:
                               ca_bundle=config.ca_bundle, user_agent=f"perfmon-agent/{__version__}")
         reporter = Reporter(
             client, spool, on_cancel=lambda run_id: state.request_cancel(run_id, "cancelled from the control plane"),
-            initial_backoff_s=config.retry_initial_backoff_s, max_backoff_s=config.retry_max_backoff_s)
+            initial_backoff_s=config.retry_initial_backoff_s, max_backoff_s=config.retry_max_backoff_s,
+            flush_interval_s=config.flush_interval_s)
         catalog = ToolCatalog(tool_paths=config.tool_paths, tool_dirs=config.tool_dirs, run_as=run_as,
                               enabled=config.enabled_tools,
                               scratch_root=Path(config.work_root))

@@ -214,6 +214,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PartStatusEnum": "perfmon.runs.models.PartStatus",
+        "AgentStatusEnum": [("online", "online"), ("offline", "offline")],
+    },
 }
 
 # --- perfmon --------------------------------------------------------------
@@ -312,6 +316,12 @@ PERFMON_REPUBLISH_AFTER = env_int("PERFMON_REPUBLISH_AFTER", 15)
 PERFMON_AGENT_LOST_GRACE = env_int("PERFMON_AGENT_LOST_GRACE", 60)
 # ... and expire runs no agent started within this long (s).
 PERFMON_QUEUED_TIMEOUT = env_int("PERFMON_QUEUED_TIMEOUT", 15 * 60)
+# Split runs (docs/distributed.md): the most parts one run is split into, how long every part
+# has to become ready after the run is published (s), and how far ahead of the release the
+# common start is set (s), so that every waiting agent hears of it in time.
+PERFMON_SPLIT_MAX_PARTS = env_int("PERFMON_SPLIT_MAX_PARTS", 10)
+PERFMON_SPLIT_READY_TIMEOUT = env_int("PERFMON_SPLIT_READY_TIMEOUT", 120)
+PERFMON_SPLIT_START_LEAD = env_float("PERFMON_SPLIT_START_LEAD", 1.0)
 # Seconds between scheduler ticks and sweeps (beat's system entries).
 PERFMON_TICK_INTERVAL = env_float("PERFMON_TICK_INTERVAL", 5.0)
 PERFMON_SWEEP_INTERVAL = env_float("PERFMON_SWEEP_INTERVAL", 30.0)

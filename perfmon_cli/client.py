@@ -161,6 +161,18 @@ class Client:
         """The run's interval figures with seq > ``after`` (and its status)."""
         return self.get(f"/api/runs/{run_id}/series", params={"after": after})
 
+    def run_requests(self, run_id: str) -> list[dict]:
+        """The run's figures per request name, busiest first (GET /api/runs/{id}/requests)."""
+        return self.get(f"/api/runs/{run_id}/requests")
+
+    def run_errors(self, run_id: str) -> list[dict]:
+        """The run's errors by request name and cause, the most frequent first (GET /api/runs/{id}/errors)."""
+        return self.get(f"/api/runs/{run_id}/errors")
+
+    def compare(self, run_ids: list[str]) -> dict:
+        """The runs side by side with the relative change from the first (GET /api/runs/compare)."""
+        return self.get("/api/runs/compare", params={"ids": ",".join(run_ids)})
+
     def cancel_run(self, run_id: str) -> dict:
         return self._request("POST", f"/api/runs/{run_id}/cancel").json()
 

@@ -1,4 +1,4 @@
-"""``perfmon``: run monitors and tests from CI, list monitors and runs, print a run's log.
+"""``perfmon``: run monitors and tests from CI, list monitors and runs, print a run's log, compare runs.
 
 Configuration comes from the environment (or the equivalent options):
 ``PERFMON_URL`` (the server, e.g. https://perfmon.example.com), ``PERFMON_API_KEY``
@@ -18,9 +18,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from perfmon_cli import __version__, codes, reports
-from perfmon_cli.client import Client, CliError
+from perfmon_cli.client import ApiError, Client, CliError
 from perfmon_cli.follow import Follower
-from perfmon_cli.render import metrics_table, monitors_table, runs_table
+from perfmon_cli.render import (
+    REQUEST_METRICS,
+    comparison_requests_table,
+    comparison_table,
+    metrics_table,
+    monitors_table,
+    runs_table,
+)
 
 FINAL = frozenset({"pass", "fail", "error", "cancelled", "skipped"})
 # Outside a terminal (a pipe, a CI log) there is no width to fit: lines are as long as their content,
@@ -70,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("run_id", metavar="RUN", help="run id, or its first 6+ characters")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
     logs.add_argument("--poll", type=float, default=2.0)
+
+    compare = commands.add_parser("compare", parents=[common],
+                                  help="compare 2 or 3 runs side by side (the first is the baseline)")
+    compare.add_argument("run_ids", nargs="+", metavar="RUN", help="run id, or its first 6+ characters")
+    compare.add_argument("--metric", choices=REQUEST_METRICS, default="p95",
+                         help="the latency figure shown per request name (default p95)")
+    compare.add_argument("--json", action="store_true", dest="as_json", help="print the comparison as JSON")
     return parser
 
 
@@ -128,7 +142,7 @@ def command_run(args, console: Console, err: Console) -> int:
     verdict = {codes.PASS: "[green]PASS", codes.FAIL: "[red]FAIL"}.get(exit_code, f"[red]{escape(str(run.get('status'))).upper()}")
     reason = f": {escape(run['reason'])}" if run.get("reason") and exit_code != codes.TIMEOUT else ""
     err.print(f"{verdict}[/] run {run_id} (exit {exit_code}){reason}", highlight=False)
-    _write_files(args, client, target, run, started, exit_code, log_text=follower.log_text)
+    _write_files(args, client, target, run, started, exit_code, log_text=follower.log_text, err=err)
     return exit_code
 
 
@@ -136,10 +150,27 @@ def follow_once(client: Client, target: dict, run_id: str) -> dict:
     return Follower(client, target, run_id, console=None, show_logs=False, poll=0).poll_once()
 
 
+def breakdown_of(client: Client, run: dict, err: Console | None = None) -> tuple[list | None, list | None]:
+    """(the run's requests, its errors by cause) once it has ended; (None, None) before, or without an
+    API key (a test run with only PERFMON_TOKEN), or when the server cannot say (an older server)."""
+    if run.get("status") not in FINAL or not client.api_key:
+        return None, None
+    try:
+        return client.run_requests(run["id"]), client.run_errors(run["id"])
+    except ApiError as exc:
+        if err is not None:
+            err.print(f"[yellow]perfmon: the run's per-request figures are not available: {escape(str(exc))}",
+                      highlight=False)
+        return None, None
+
+
 def _write_files(args, client: Client, target: dict, run: dict, started: float, exit_code: int, *,
-                 log_text: str) -> None:
+                 log_text: str, err: Console | None = None) -> None:
+    if not args.json_path and not args.junit:
+        return
+    requests, errors = breakdown_of(client, run, err)
     document = reports.result_document(target, run, exit_code=exit_code, url=client.url,
-                                       duration_s=time.monotonic() - started)
+                                       duration_s=time.monotonic() - started, requests=requests, errors=errors)
     if args.json_path:
         reports.write_json(args.json_path, document)
     if args.junit:
@@ -187,7 +218,27 @@ def command_logs(args, console: Console, err: Console) -> int:
     return codes.PASS
 
 
-COMMANDS = {"run": command_run, "monitors": command_monitors, "runs": command_runs, "logs": command_logs}
+def command_compare(args, console: Console, err: Console) -> int:
+    if not 2 <= len(args.run_ids) <= 3:
+        raise CliError(f"compare takes 2 or 3 runs, got {len(args.run_ids)}", codes.USAGE)
+    client = _client(args)
+    run_ids = [client.resolve_run_id(text) for text in args.run_ids]
+    if len(set(run_ids)) != len(run_ids):
+        raise CliError("give each run once", codes.USAGE)
+    comparison = client.compare(run_ids)
+    if args.as_json:
+        import json
+
+        console.print_json(json.dumps(comparison))
+        return codes.PASS
+    console.print(comparison_table(comparison))
+    if comparison.get("requests"):
+        console.print(comparison_requests_table(comparison, metric=args.metric))
+    return codes.PASS
+
+
+COMMANDS = {"run": command_run, "monitors": command_monitors, "runs": command_runs, "logs": command_logs,
+            "compare": command_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from perfmon_cli.reports import request_label
+
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "red", "running": "cyan", "queued": "yellow",
                 "cancelled": "magenta", "skipped": "magenta"}
 METRICS = [("p50", "p50 (ms)"), ("p95", "p95 (ms)"), ("p99", "p99 (ms)"), ("avg", "avg (ms)"),
@@ -69,6 +71,73 @@ def runs_table(runs: list[dict], monitor_names: dict) -> Table:
                       styled(r.get("status")), r.get("startedAt") or "-", r.get("completedAt") or "-",
                       _number(metrics.get("p95")), "-" if rate is None else f"{rate * 100:.2f} %",
                       r.get("agentId") or "-")
+    return table
+
+
+# What `perfmon compare --metric` may show per request name (a /requests figure in ms, or req/s).
+REQUEST_METRICS = ("p50", "p90", "p95", "p99", "avg", "min", "max", "throughput")
+COMPARED = [("p50", "p50 (ms)"), ("p95", "p95 (ms)"), ("p99", "p99 (ms)"), ("avg", "avg (ms)"), ("min", "min (ms)"),
+            ("max", "max (ms)"), ("errorRate", "error rate"), ("throughput", "throughput (req/s)"),
+            ("totalRequests", "requests"), ("apdex", "Apdex")]
+
+
+def _change(change) -> str:
+    """A relative change as a signed percentage (``+50.4 %``); empty when there is none."""
+    return "" if change is None else f" ({change * 100:+.1f} %)"
+
+
+def _value(metric: str, value) -> str:
+    if value is None:
+        return "-"
+    if metric == "errorRate":
+        return f"{value * 100:.2f} %"
+    if metric in ("count", "errors", "totalRequests"):
+        return f"{int(value):,}"
+    return _number(float(value))
+
+
+def _figures(figures: list[dict]) -> dict[str, dict]:
+    return {figure["metric"]: figure for figure in figures}
+
+
+def comparison_table(comparison: dict) -> Table:
+    """The runs' figures side by side, each later run's with its change from the first's."""
+    runs = comparison["runs"]
+    table = Table(title="runs compared (changes from the first)")
+    table.add_column("metric")
+    for index, run in enumerate(runs):
+        label = f"{run['id'][:8]} {styled(run.get('status'))}"
+        table.add_column(label if index else f"{label} (base)", justify="right")
+    table.add_row("started", *[r.get("startedAt") or "-" for r in runs])
+    figures = _figures(comparison.get("metrics") or [])
+    for key, label in COMPARED:
+        figure = figures.get(key)
+        if figure is not None:
+            table.add_row(label, *[_value(key, value) + _change(change)
+                                   for value, change in zip(figure["values"], figure["changes"], strict=False)])
+    return table
+
+
+def comparison_requests_table(comparison: dict, *, metric: str = "p95") -> Table:
+    """Each request name: its count, errors and ``metric`` in every run, with the changes from the first."""
+    runs = comparison["runs"]
+    unit = "req/s" if metric == "throughput" else "ms"
+    table = Table(title=f"requests compared: count, errors, {metric} ({unit})")
+    table.add_column("request", overflow="fold")
+    for run in runs:
+        table.add_column(f"{run['id'][:8]}", justify="right")
+    for row in comparison.get("requests") or []:
+        figures = _figures(row.get("metrics") or [])
+        label = request_label(row)
+        cells = []
+        for index in range(len(runs)):
+            parts = []
+            for key in ("count", "errors", metric):
+                figure = figures.get(key) or {"values": [None] * len(runs), "changes": [None] * len(runs)}
+                value = figure["values"][index]
+                parts.append(_value(key, value) + ("" if key == "count" else _change(figure["changes"][index])))
+            cells.append("-" if all(p == "-" for p in parts) else " / ".join(parts))
+        table.add_row(escape(label), *cells)
     return table
 
 

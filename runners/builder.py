@@ -6,18 +6,48 @@ from __future__ import annotations
 import math
 
 from runners import apdex as _apdex
-from runners.histogram import LatencyHistogram
+from runners.histogram import LatencyHistogram, index_of_ms
 from runners.records import RequestRecord
+from runners.requests import DEFAULT_MAX_NAMES, RequestTable
 from runners.result import MAX_SPAN_S, Result, SeriesPoint, _make_result
+
+#: latencies waiting to be recorded in a histogram are recorded once this many are
+_FLUSH_AT = 1 << 15
 
 
 class _Bucket:
-    __slots__ = ("count", "errors", "hist")
+    """One interval's counters; its latencies wait as histogram bucket numbers, recorded in bulk."""
+
+    __slots__ = ("_hist", "count", "errors", "hi_ms", "indices", "lo_ms", "vus")
 
     def __init__(self) -> None:
         self.count = 0
         self.errors = 0
-        self.hist = LatencyHistogram()
+        self._hist: LatencyHistogram | None = None
+        self.indices: list[int] = []  # buckets (index_of_ms) of latencies not yet in _hist
+        self.lo_ms = math.inf  # the extremes of those latencies
+        self.hi_ms = -math.inf
+        self.vus: int | None = None
+
+    def record_pending(self) -> None:
+        """Record the latencies waiting in ``indices`` into the interval's histogram."""
+        if self._hist is None:
+            self._hist = LatencyHistogram()
+        if self.indices:
+            self._hist.record_indices(self.indices, self.lo_ms, self.hi_ms)
+            self.indices = []
+            self.lo_ms, self.hi_ms = math.inf, -math.inf
+
+    @property
+    def hist(self) -> LatencyHistogram:
+        """The interval's histogram, with every latency recorded so far."""
+        self.record_pending()
+        return self._hist
+
+    @hist.setter
+    def hist(self, value: LatencyHistogram) -> None:
+        self._hist, self.indices = value, []
+        self.lo_ms, self.hi_ms = math.inf, -math.inf
 
 
 class _Piece:
@@ -34,6 +64,8 @@ class _Piece:
         bucket.count = self.bucket.count + later.bucket.count
         bucket.errors = self.bucket.errors + later.bucket.errors
         bucket.hist = LatencyHistogram.merged((self.bucket.hist, later.bucket.hist))
+        known = [b.vus for b in (self.bucket, later.bucket) if b.vus is not None]
+        bucket.vus = max(known) if known else None
         return _Piece(self.start, self.span_s + later.span_s, self.covered_s + later.covered_s, bucket)
 
     def ending_at(self, end: float) -> _Piece:
@@ -43,7 +75,8 @@ class _Piece:
 
     def point(self, seq: int) -> SeriesPoint:
         return SeriesPoint.build(seq, self.start, self.span_s, self.bucket.count, self.bucket.errors,
-                                 self.bucket.hist if self.bucket.count else None, covered_s=self.covered_s)
+                                 self.bucket.hist if self.bucket.count else None, covered_s=self.covered_s,
+                                 vus=self.bucket.vus)
 
 
 class ResultBuilder:
@@ -59,15 +92,20 @@ class ResultBuilder:
     """
 
     def __init__(self, interval_s: float = 1.0, *, apdex_t_ms: float = 500.0,
-                 grace_s: float = 1.0, origin: float | None = None):
+                 grace_s: float = 1.0, origin: float | None = None, max_names: int = DEFAULT_MAX_NAMES):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
         self.interval_s = float(interval_s)
         self.grace_s = float(grace_s)
         self.apdex_t_ms = _apdex.check_t(apdex_t_ms)
         self._origin = origin
-        self._hist = LatencyHistogram()
-        self._ok_hist = LatencyHistogram()  # successful requests only: Apdex for another T
+        self._all_hist = LatencyHistogram()  # every latency: read it through _hist
+        self._ok = LatencyHistogram()  # successful requests only (Apdex for another T): read _ok_hist
+        # Latencies of requests not yet in those two, as histogram buckets: recorded in bulk
+        self._pending_all: list[int] = []
+        self._pending_ok: list[int] = []
+        self._pending_lo = self._pending_ok_lo = math.inf
+        self._pending_hi = self._pending_ok_hi = -math.inf
         self._count = self._errors = self._satisfied = self._tolerating = 0
         self._sum_ms = 0.0
         self._min_ms = math.inf
@@ -81,6 +119,10 @@ class ResultBuilder:
         self._emitted: list[SeriesPoint] = []
         self._pending: _Piece | None = None  # a first interval too short to show alone, held back
         self._watermark = -math.inf  # latest completion time seen
+        self._requests = RequestTable(max_names)
+        self._early_vus: int | None = None  # VUs reported before the first request
+        self._vus_by_seq: dict[int, int] = {}  # VUs reported for intervals no request has opened yet
+        self._checks: dict[str, dict[str, int]] = {}
 
     @property
     def count(self) -> int:
@@ -94,6 +136,10 @@ class ResultBuilder:
         bucket = self._buckets.get(seq)
         if bucket is None:
             bucket = self._buckets[seq] = _Bucket()
+            early, self._early_vus = self._early_vus, None
+            known = [v for v in (early, self._vus_by_seq.pop(seq, None)) if v is not None]
+            if known:
+                bucket.vus = max(known)
         return bucket
 
     def _check_times(self, start: float, end: float) -> None:
@@ -102,39 +148,124 @@ class ResultBuilder:
             raise ValueError(f"time {start!r}..{end!r} is more than {MAX_SPAN_S / 3600:g} h "
                              f"from the run's first request ({reference!r})")
 
+    def _record_pending(self) -> None:
+        """Record the latencies waiting in _pending_all and _pending_ok into their histograms."""
+        if self._pending_all:
+            self._all_hist.record_indices(self._pending_all, self._pending_lo, self._pending_hi)
+            self._pending_all = []
+            self._pending_lo, self._pending_hi = math.inf, -math.inf
+        if self._pending_ok:
+            self._ok.record_indices(self._pending_ok, self._pending_ok_lo, self._pending_ok_hi)
+            self._pending_ok = []
+            self._pending_ok_lo, self._pending_ok_hi = math.inf, -math.inf
+
+    @property
+    def _hist(self) -> LatencyHistogram:
+        self._record_pending()
+        return self._all_hist
+
+    @property
+    def _ok_hist(self) -> LatencyHistogram:
+        self._record_pending()
+        return self._ok
+
     def add(self, record: RequestRecord) -> None:
         """Count one request (O(1)).
 
         Raises ValueError (and counts nothing) if its start or end lies more
         than MAX_SPAN_S from the series origin: corrupt timestamps.
         """
-        latency = record.latency_ms if record.latency_ms > 0 else 0.0
-        end = record.ts + latency / 1000.0
-        self._check_times(record.ts, end)
-        error = record.is_error
+        self.add_request(record.ts, record.latency_ms, record.status, record.failed,
+                         record.name, record.method, record.error)
+
+    def add_request(self, ts: float, latency_ms: float, status: int, failed: bool = False,
+                    name: str = "", method: str = "", error: str = "") -> None:
+        """Count one request given by its fields (RequestRecord's): what ``add`` does, without a record.
+
+        The readers' hot path: a request costs a few list appends; its
+        latency reaches the histograms in bulk.
+        """
+        latency = latency_ms if latency_ms > 0 else 0.0
+        end = ts + latency / 1000.0
+        reference = self._origin if self._origin is not None else ts
+        if not (abs(ts - reference) <= MAX_SPAN_S and abs(end - reference) <= MAX_SPAN_S):
+            self._check_times(ts, end)
+        is_error = failed or status >= 400 or status == 0
         self._count += 1
         self._sum_ms += latency
-        self._min_ms = min(self._min_ms, latency)
-        self._max_ms = max(self._max_ms, latency)
-        if record.ts < self._first_start:
-            self._first_start = record.ts
+        if latency < self._min_ms:
+            self._min_ms = latency
+        if latency > self._max_ms:
+            self._max_ms = latency
+        if ts < self._first_start:
+            self._first_start = ts
             # The interval the run began in is covered even when no request completed in it.
-            self._bucket_for(record.ts)
-        self._last_end = max(self._last_end, end)
-        self._covered_until = max(self._covered_until, end)
-        self._watermark = max(self._watermark, end)
+            self._bucket_for(ts)
+        if end > self._last_end:
+            self._last_end = end
+        if end > self._covered_until:
+            self._covered_until = end
+        if end > self._watermark:
+            self._watermark = end
         bucket = self._bucket_for(end)
         bucket.count += 1
-        if error:
+        index = index_of_ms(latency)
+        self._requests.stats_for(name, method).add_fields(ts, end, latency, status, index, is_error, error)
+        bucket.indices.append(index)
+        if latency < bucket.lo_ms:
+            bucket.lo_ms = latency
+        if latency > bucket.hi_ms:
+            bucket.hi_ms = latency
+        pending = self._pending_all
+        pending.append(index)
+        if latency < self._pending_lo:
+            self._pending_lo = latency
+        if latency > self._pending_hi:
+            self._pending_hi = latency
+        if is_error:
             self._errors += 1
             bucket.errors += 1
-            LatencyHistogram.record_in((self._hist, bucket.hist), latency)
         else:
-            LatencyHistogram.record_in((self._hist, self._ok_hist, bucket.hist), latency)
+            self._pending_ok.append(index)
+            if latency < self._pending_ok_lo:
+                self._pending_ok_lo = latency
+            if latency > self._pending_ok_hi:
+                self._pending_ok_hi = latency
             if latency <= self.apdex_t_ms:
                 self._satisfied += 1
             elif latency <= 4 * self.apdex_t_ms:
                 self._tolerating += 1
+        if len(pending) >= _FLUSH_AT:  # recording what waits keeps memory flat
+            self._record_pending()
+        if len(bucket.indices) >= _FLUSH_AT:
+            bucket.record_pending()
+
+    def add_vus(self, when: float, vus: int) -> None:
+        """The tool's count of active virtual users (threads, users) at epoch ``when``.
+
+        Each interval keeps the most seen in it. A sample before the first
+        request opens no interval of its own: it counts in the first one.
+        """
+        vus = int(vus)
+        if not math.isfinite(when) or vus < 0:
+            raise ValueError(f"bad VU sample: {vus!r} at {when!r}")
+        if self._origin is None:
+            self._early_vus = max(self._early_vus or 0, vus)
+            return
+        self._check_times(when, when)
+        # The interval it falls in, if a request made it; else kept until one does (a sample
+        # after the last request opens no interval of its own).
+        seq = max(math.floor((when - self._origin) / self.interval_s + 1e-9), self._next_seq)
+        bucket = self._buckets.get(seq)
+        if bucket is not None:
+            bucket.vus = max(bucket.vus or 0, vus)
+        else:
+            self._vus_by_seq[seq] = max(self._vus_by_seq.get(seq, 0), vus)
+
+    def add_check(self, name: str, passed: bool, count: int = 1) -> None:
+        """Count ``count`` evaluations of the check (or assertion) ``name`` that passed or failed."""
+        figures = self._checks.setdefault(str(name), {"passes": 0, "fails": 0})
+        figures["passes" if passed else "fails"] += count
 
     def add_interval(self, point: SeriesPoint, histogram: LatencyHistogram | None, *,
                      min_ms: float | None = None, max_ms: float | None = None,
@@ -264,4 +395,5 @@ class ResultBuilder:
             started=self._first_start if self._count else None,
             ended=self._last_end if self._count else None,
             hist=self._hist, apdex=self._apdex(t_ms), apdex_t_ms=t_ms, series=series,
+            requests=self._requests.entries(), checks={name: dict(v) for name, v in self._checks.items()},
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable
 from fractions import Fraction
 
@@ -69,6 +70,17 @@ def _release(hdr: HdrHistogram | None) -> None:
         encoder.histogram = None
 
 
+def index_of_ms(latency_ms: float) -> int:
+    """The bucket a latency in ms is counted in (LatencyHistogram.bucket_of, as a plain function)."""
+    us = round(latency_ms * 1000.0)
+    if us < LOWEST_US:
+        us = LOWEST_US
+    elif us > HIGHEST_US:
+        us = HIGHEST_US
+    bucket = (us | _MASK).bit_length() - _BUCKET_SHIFT
+    return ((bucket + 1) << _HALF_MAG) + ((us >> (bucket + _UNIT)) - _HALF_COUNT)
+
+
 def _index_of(us: int) -> int:
     bucket = (us | _MASK).bit_length() - _BUCKET_SHIFT
     return ((bucket + 1) << _HALF_MAG) + ((us >> (bucket + _UNIT)) - _HALF_COUNT)
@@ -111,6 +123,48 @@ class LatencyHistogram:
             h.min_value = us
         if us > h.max_value:
             h.max_value = us
+
+    @staticmethod
+    def bucket_of(latency_ms: float) -> int:
+        """The bucket a latency is counted in: record a Counter of these, then ``from_buckets``.
+
+        A few KB for any number of samples, where a histogram holds a ~200 KB
+        array: for many small histograms (one per request name) built at the end.
+        """
+        return _index_of(_to_us(latency_ms))
+
+    @classmethod
+    def from_buckets(cls, counts: dict[int, int], min_ms: float, max_ms: float) -> LatencyHistogram:
+        """The histogram of samples counted by ``bucket_of``, whose exact extremes were min_ms..max_ms."""
+        out = cls()
+        h = out._h
+        for index, n in counts.items():
+            h.counts[index] += n
+            h.total_count += n
+        if h.total_count:
+            h.min_value, h.max_value = _to_us(min_ms), _to_us(max_ms)
+        return out
+
+    def record_indices(self, indices: Iterable[int], min_ms: float, max_ms: float) -> None:
+        """Record one sample in each bucket of ``indices`` (``bucket_of`` values, repeats counted).
+
+        ``min_ms``/``max_ms`` are the exact extremes of those samples. The same
+        state as recording each sample, at the cost of one update per distinct
+        bucket: readers collect bucket numbers and record them in bulk.
+        """
+        h = self._h
+        counts = h.counts
+        total = 0
+        for index, n in Counter(indices).items():
+            counts[index] += n
+            total += n
+        if total:
+            h.total_count += total
+            lo, hi = _to_us(min_ms), _to_us(max_ms)
+            if lo < h.min_value:
+                h.min_value = lo
+            if hi > h.max_value:
+                h.max_value = hi
 
     def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add ``other``'s samples into this histogram (exact); return self."""
@@ -204,6 +258,14 @@ class LatencyHistogram:
     def percentile(self, q: float) -> float:
         """Return the latency (ms) at percentile ``q`` (nearest rank); 0.0 when empty."""
         return self.percentiles([q])[q]
+
+    def counts_at_or_below(self, latencies_ms: Iterable[float]) -> list[int]:
+        """count_at_or_below for each latency, from one pass over the buckets (for histogram charts)."""
+        latencies = list(latencies_ms)
+        if self.count == 0:
+            return [0] * len(latencies)
+        cum = self._cumulative()
+        return [cum[min(_index_of(_to_us(ms)), len(cum) - 1)] for ms in latencies]
 
     def count_at_or_below(self, latency_ms: float) -> int:
         """Number of samples <= latency_ms; samples in the same 0.1 % bucket count as below."""

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from runners.errors import ParseError
+from runners.errors import InvalidSpec, ParseError
 from runners.result import Result
+from runners.split import Split
 
 SCHEMA_VERSION = 1
 
@@ -169,10 +170,17 @@ class ClaimAnswer:
     apdex_t_ms: int
     time_limit_s: int
     interval_s: float
+    # A part of a split run: runners.split.Split.to_dict() (this part's index, every part's share).
+    # The agent then reports ready and waits for the start signal before starting the tool.
+    split: dict | None = None
     version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def part(self) -> Split | None:
+        """The split this claim runs a part of, or None."""
+        return Split.from_dict(self.split) if self.split is not None else None
 
     @classmethod
     def from_dict(cls, data: Any) -> ClaimAnswer:
@@ -191,7 +199,58 @@ class ClaimAnswer:
             apdex_t_ms=_int(_required(data, "apdex_t_ms"), "apdex_t_ms", minimum=1),
             time_limit_s=_int(_required(data, "time_limit_s"), "time_limit_s", minimum=1),
             interval_s=_positive_number(_required(data, "interval_s"), "interval_s"),
+            split=_split(data.get("split")),
         )
+
+
+def _split(value: Any) -> dict | None:
+    if value is None:
+        return None
+    try:
+        return Split.from_dict(value).to_dict()
+    except InvalidSpec as exc:
+        raise ProtocolError(str(exc), "split") from None
+
+
+class StartState(StrEnum):
+    WAIT = "wait"  # not every part is ready yet: ask again shortly
+    START = "start"  # every part is ready: start the tool in ``start_in_s`` seconds
+
+
+@dataclass(frozen=True)
+class StartSignal:
+    """What ``POST /runs/{id}/ready`` answers a part of a split run.
+
+    ``start_in_s`` counts from when the answer was sent, so agents whose
+    clocks disagree still start together (within the network's latency);
+    ``start_at`` is the same moment in the control plane's epoch seconds.
+    """
+
+    state: StartState
+    start_in_s: float | None = None
+    start_at: float | None = None
+    version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", StartState(self.state))
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "state": self.state.value, "start_in_s": self.start_in_s,
+                "start_at": self.start_at}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StartSignal:
+        data = _document(data, "start signal")
+        state = _required(data, "state")
+        if state not in tuple(StartState):
+            raise ProtocolError(f"{state!r} is not one of {', '.join(StartState)}", "state")
+        if state == StartState.WAIT:
+            return cls(StartState.WAIT)
+        start_in = _required(data, "start_in_s")
+        if isinstance(start_in, bool) or not isinstance(start_in, int | float) or start_in < 0:
+            raise ProtocolError(f"must be a number of seconds from 0, not {start_in!r}", "start_in_s")
+        start_at = data.get("start_at")
+        return cls(StartState.START, float(start_in), None if start_at is None else float(start_at))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ class RequestRecord:
     ``ts`` is the epoch time (seconds) at which the request STARTED,
     ``latency_ms`` the tool's own measure of its elapsed time, ``status`` the
     HTTP status (0 = no response), ``failed`` whether the tool marked it
-    failed, ``name`` the request/sampler label.
+    failed, ``name`` the request/sampler label, ``method`` the HTTP method
+    when the tool reports one, ``error`` the tool's error message or code for
+    a failed request ("" when it gives none; runners.requests counts errors by it).
     """
 
     ts: float
@@ -33,6 +35,8 @@ class RequestRecord:
     status: int
     failed: bool = False
     name: str = ""
+    method: str = ""
+    error: str = ""
 
     @property
     def is_error(self) -> bool:

@@ -18,16 +18,20 @@ Definitions (the same for every tool; docs/tools.md repeats them):
   A record arriving after its interval was handed out is counted in the
   first interval still open, so the series always sum to the totals.
 * apdex: see runners.apdex; exact from counters for the builder's T.
+* requests: the per-request breakdown, one entry per request name with its
+  own counts, status codes, errors by cause and histogram (runners.requests);
+  checks: ``{check name: {"passes", "fails"}}`` for tools that report checks.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from runners.errors import ParseError
 from runners.histogram import LatencyHistogram
+from runners.requests import RequestEntry, merge_checks, merge_entries
 
 PERCENTILES = (50, 90, 95, 99)
 #: every timestamp of a run lies within this of its series origin; a larger jump is
@@ -70,6 +74,8 @@ class SeriesPoint:
     throughput_rps: float
     histogram: str = ""
     covered_s: float | None = None
+    p90_ms: float | None = None
+    vus: int | None = None  # the most virtual users (threads, users) active in the interval, where the tool says
 
     def __post_init__(self) -> None:
         if self.covered_s is None:
@@ -94,13 +100,16 @@ class SeriesPoint:
                 p95_ms=float(kw["p95_ms"]), p99_ms=float(kw["p99_ms"]),
                 throughput_rps=float(kw["throughput_rps"]), histogram=str(kw.get("histogram", "")),
                 covered_s=None if kw.get("covered_s") is None else float(kw["covered_s"]),
+                p90_ms=None if kw.get("p90_ms") is None else float(kw["p90_ms"]),
+                vus=None if kw.get("vus") is None else int(kw["vus"]),
             )
         except (TypeError, ValueError) as exc:
             raise ParseError(f"SeriesPoint: bad value: {exc}") from exc
 
     @classmethod
     def build(cls, seq: int, start: float, interval_s: float, count: int, errors: int,
-              histogram: LatencyHistogram | None, *, covered_s: float | None = None) -> SeriesPoint:
+              histogram: LatencyHistogram | None, *, covered_s: float | None = None,
+              vus: int | None = None) -> SeriesPoint:
         """Make a point from counters and the interval's histogram (None = no latencies).
 
         ``covered_s`` (default: the whole interval) is clamped to 0..interval_s;
@@ -108,13 +117,13 @@ class SeriesPoint:
         """
         covered = interval_s if covered_s is None else min(max(covered_s, 0.0), interval_s)
         if histogram is None or histogram.count == 0:
-            pct, encoded = dict.fromkeys((50, 95, 99), 0.0), _empty_histogram()
+            pct, encoded = dict.fromkeys((50, 90, 95, 99), 0.0), _empty_histogram()
         else:
-            pct, encoded = histogram.percentiles((50, 95, 99)), histogram.encode()
+            pct, encoded = histogram.percentiles((50, 90, 95, 99)), histogram.encode()
         return cls(seq=seq, start=start, interval_s=interval_s, count=count, errors=errors,
                    p50_ms=pct[50], p95_ms=pct[95], p99_ms=pct[99],
                    throughput_rps=count / covered if covered > 0 else 0.0,
-                   histogram=encoded, covered_s=covered)
+                   histogram=encoded, covered_s=covered, p90_ms=pct[90], vus=vus)
 
 
 @functools.cache
@@ -149,11 +158,14 @@ class Result:
     histogram: str
     series: tuple[SeriesPoint, ...] = ()
     partial: bool = False
+    requests: tuple[RequestEntry, ...] = ()
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """Return a JSON-safe dict; ``series`` is a list of SeriesPoint dicts."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "series"}
+        """Return a JSON-safe dict; ``series`` and ``requests`` are lists of their dicts."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("series", "requests")}
         data["series"] = [p.to_dict() for p in self.series]
+        data["requests"] = [entry.to_dict() for entry in self.requests]
         return data
 
     @classmethod
@@ -163,6 +175,16 @@ class Result:
         series = kw.pop("series", ())
         if not isinstance(series, (list, tuple)):
             raise ParseError("Result: series must be a list")
+        requests = kw.pop("requests", None) or ()
+        checks = kw.pop("checks", None) or {}
+        if not isinstance(requests, (list, tuple)) or not isinstance(checks, dict):
+            raise ParseError("Result: requests must be a list and checks an object")
+        try:
+            kw["checks"] = {str(name): {"passes": int(v["passes"]), "fails": int(v["fails"])}
+                            for name, v in checks.items()}
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ParseError(f"Result: bad checks: {exc!r}") from exc
+        kw["requests"] = tuple(RequestEntry.from_dict(entry) for entry in requests)
         try:
             for name in ("count", "errors"):
                 kw[name] = int(kw[name])
@@ -212,11 +234,13 @@ class Result:
             apdex=apdex_sum / count if count else None, apdex_t_ms=t_values.pop(),
             series=_merge_series([p for r in results for p in r.series]),
             partial=any(r.partial for r in results),
+            requests=merge_entries(*(r.requests for r in results)),
+            checks=merge_checks(*(r.checks for r in results)),
         )
 
 
 def _make_result(*, count, errors, min_ms, max_ms, sum_ms, started, ended, hist, apdex,
-                 apdex_t_ms, series, partial=False) -> Result:
+                 apdex_t_ms, series, partial=False, requests=(), checks=None) -> Result:
     pct = hist.percentiles(PERCENTILES)
     if count and min_ms <= max_ms:
         # the histogram reports a bucket's highest value; never beyond the exact extremes
@@ -231,7 +255,7 @@ def _make_result(*, count, errors, min_ms, max_ms, sum_ms, started, ended, hist,
         throughput_rps=count / duration if duration > 0 else 0.0, duration_s=duration,
         started_at=started if count else None, ended_at=ended if count else None,
         apdex=apdex, apdex_t_ms=apdex_t_ms, histogram=hist.encode(), series=tuple(series),
-        partial=partial,
+        partial=partial, requests=tuple(requests), checks=dict(checks or {}),
     )
 
 
@@ -251,10 +275,12 @@ def _merge_series(points: list[SeriesPoint]) -> list[SeriesPoint]:
         hist = LatencyHistogram.merged(
             LatencyHistogram.decode(p.histogram) for p in group if p.histogram)
         seq = round((key[0] - first) / key[1]) if same_interval else i
-        # The runs went on side by side: together they covered the longest of their covers.
+        # The runs went on side by side: together they covered the longest of their covers,
+        # and their virtual users were active at once.
+        vus = [p.vus for p in group if p.vus is not None]
         out.append(SeriesPoint.build(seq, group[0].start, key[1], sum(p.count for p in group),
                                      sum(p.errors for p in group), hist,
-                                     covered_s=max(p.covered_s for p in group)))
+                                     covered_s=max(p.covered_s for p in group), vus=sum(vus) if vus else None))
     return out
 
 

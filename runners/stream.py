@@ -10,7 +10,14 @@ NDJSON (one JSON object per line, UTF-8):
        ms      elapsed milliseconds (number >= 0, required)
        status  HTTP status, 0 = no response (integer, required)
        ok      false if the tool/script judged it failed (default true)
-       name    label (string, default "")
+       name    label (string, default ""): the per-request breakdown's key
+       method  HTTP method (string, default "")
+       error   why a failed request failed, the tool's message or code (string,
+               default ""; without one the breakdown says "HTTP <status>")
+   - one check (assertion) outcome:  {"check": "body has id", "ok": false, "count": 1}
+       check   the check's name (string, required)
+       ok      whether it passed (boolean, required)
+       count   evaluations with this outcome (integer >= 1, default 1)
    - one interval aggregate:
        {"interval": {"start": 1700000000.0, "seconds": 5, "count": 120, "errors": 3,
                      "hdr": "HISTF...", "min_ms": 1.2, "max_ms": 88.0, "sum_ms": 2400.5}}
@@ -18,9 +25,11 @@ NDJSON (one JSON object per line, UTF-8):
                (required when count > 0 and must hold exactly count values)
        min_ms, max_ms, sum_ms optional, exact figures when the tool has them
 
-Unknown keys are ignored (a v1 reader reads any v1 stream); a repeated
-header (several processes appending to one file) is accepted. The error rule
-of runners.records applies to requests: not ok, or status >= 400, or 0.
+Unknown keys are ignored; a repeated header (several processes appending
+to one file) is accepted. The error rule of runners.records applies to
+requests: not ok, or status >= 400, or 0. ``method``, ``error`` and check
+lines were added to v1 later: every earlier stream reads as before, and
+older readers ignore ``method`` and ``error`` but refuse check lines.
 """
 
 from __future__ import annotations
@@ -45,9 +54,23 @@ def header_line(**extra) -> str:
     return json.dumps({HEADER_KEY: STREAM_VERSION, **extra}) + "\n"
 
 
-def request_line(t: float, ms: float, status: int, ok: bool = True, name: str = "") -> str:
-    """One request line (with newline)."""
-    return json.dumps({"t": t, "ms": ms, "status": status, "ok": ok, "name": name}) + "\n"
+def request_line(t: float, ms: float, status: int, ok: bool = True, name: str = "", *,
+                 method: str = "", error: str = "") -> str:
+    """One request line (with newline); ``method`` and ``error`` are written when given."""
+    body = {"t": t, "ms": ms, "status": status, "ok": ok, "name": name}
+    if method:
+        body["method"] = method
+    if error:
+        body["error"] = error
+    return json.dumps(body) + "\n"
+
+
+def check_line(name: str, ok: bool, count: int = 1) -> str:
+    """One check line (with newline): ``count`` evaluations of check ``name`` that passed (or not)."""
+    body = {"check": name, "ok": ok}
+    if count != 1:
+        body["count"] = count
+    return json.dumps(body) + "\n"
 
 
 def interval_line(start: float, seconds: float, count: int, errors: int,
@@ -82,6 +105,15 @@ def _integer(obj: dict, key: str, *, minimum: int = 0) -> int:
     return value
 
 
+def _text(obj: dict, key: str) -> str:
+    value = obj.get(key)
+    if value is None:  # absent, or null from a writer with nothing to say
+        return ""
+    if not isinstance(value, str):
+        raise ParseError(f"{key!r} must be a string, got {value!r}")
+    return value
+
+
 class StreamReader(OutputReader):
     """Reads a perfmon result stream (see the module docstring) into a ResultBuilder."""
 
@@ -108,6 +140,8 @@ class StreamReader(OutputReader):
                              f'{{"{HEADER_KEY}": {STREAM_VERSION}}}')
         if "interval" in obj:
             self._interval(obj["interval"])
+        elif "check" in obj:
+            self._check(obj)
         else:
             self._request(obj)
 
@@ -115,12 +149,20 @@ class StreamReader(OutputReader):
         ok = obj.get("ok", True)
         if not isinstance(ok, bool):
             raise ParseError(f"'ok' must be true or false, got {ok!r}")
-        name = obj.get("name", "")
-        if not isinstance(name, str):
-            raise ParseError(f"'name' must be a string, got {name!r}")
         self.builder.add(RequestRecord(
             ts=float(_number(obj, "t", minimum=0)), latency_ms=float(_number(obj, "ms", minimum=0)),
-            status=_integer(obj, "status"), failed=not ok, name=name))
+            status=_integer(obj, "status"), failed=not ok, name=_text(obj, "name"),
+            method=_text(obj, "method"), error=_text(obj, "error")))
+
+    def _check(self, obj: dict) -> None:
+        name = obj["check"]
+        if not isinstance(name, str):
+            raise ParseError(f"'check' must be a string, got {name!r}")
+        ok = obj.get("ok")
+        if not isinstance(ok, bool):
+            raise ParseError(f"a check line's 'ok' must be true or false, got {ok!r}")
+        count = _integer(obj, "count", minimum=1) if "count" in obj else 1
+        self.builder.add_check(name, passed=ok, count=count)
 
     def _interval(self, body) -> None:
         if not isinstance(body, dict):

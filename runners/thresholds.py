@@ -8,6 +8,12 @@ Thresholds use the API's camelCase keys:
   apdexMin           breached if apdex < apdexMin (Apdex for apdexT, default
                      500 ms; needs the result's Apdex to be for that T)
 
+  requests           per request name, as k6's per-tag thresholds:
+                     {"login": {"latencyMs": 300, "errorRatePercent": 1}} judges
+                     that name's own figures (runners.requests; latencyMs,
+                     latencyPercentile and errorRatePercent); a name the run
+                     made no request of is not evaluated
+
 A missing or None key is not evaluated. A Result without requests has no
 Apdex; apdexMin is then not evaluated (the control plane judges a run
 without requests on its own).
@@ -19,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from runners.requests import entry_of
 from runners.result import Result
 
 LATENCY_PERCENTILES = (50, 90, 95, 99)
@@ -31,9 +38,13 @@ class Breach:
     metric: str  # "latencyMs", "errorRatePercent" or "apdexMin"
     threshold: float
     actual: float
+    request: str | None = None  # the request name, for a threshold of one name (``requests``)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.request is None:
+            del data["request"]
+        return data
 
 
 def _threshold(thresholds: Mapping[str, Any], key: str) -> float | None:
@@ -67,18 +78,7 @@ def evaluate(result: Result, thresholds: Mapping[str, Any] | None,
     ``thresholds["apdexT"]`` (or ``apdex_t_ms`` when apdexT is absent).
     """
     thresholds = thresholds or {}
-    breaches = []
-    latency = _threshold(thresholds, "latencyMs")
-    if latency is not None:
-        q = latency_percentile(thresholds)
-        actual = getattr(result, f"p{q}_ms")
-        if actual > latency:
-            breaches.append(Breach("latencyMs", latency, actual))
-    error_pct = _threshold(thresholds, "errorRatePercent")
-    if error_pct is not None:
-        actual = result.error_rate * 100.0
-        if actual > error_pct:
-            breaches.append(Breach("errorRatePercent", error_pct, actual))
+    breaches = _figures_breaches(result, thresholds)
     apdex_min = _threshold(thresholds, "apdexMin")
     if apdex_min is not None and result.apdex is not None:
         t_ms = _threshold(thresholds, "apdexT") or apdex_t_ms
@@ -87,4 +87,30 @@ def evaluate(result: Result, thresholds: Mapping[str, Any] | None,
                              f"the threshold asks for T={t_ms} ms")
         if result.apdex < apdex_min:
             breaches.append(Breach("apdexMin", apdex_min, result.apdex))
+    per_request = thresholds.get("requests") or {}
+    if not isinstance(per_request, Mapping):
+        raise ValueError("threshold requests must be an object of request names")
+    for name, own in per_request.items():
+        entry = entry_of(result.requests, str(name))
+        if entry is not None and own:
+            if not isinstance(own, Mapping):
+                raise ValueError(f"thresholds of request {name!r} must be an object")
+            breaches += _figures_breaches(entry, own, request=str(name))
+    return breaches
+
+
+def _figures_breaches(figures, thresholds: Mapping[str, Any], *, request: str | None = None) -> list[Breach]:
+    """latencyMs and errorRatePercent of a Result or of one request name's RequestEntry."""
+    breaches = []
+    latency = _threshold(thresholds, "latencyMs")
+    if latency is not None:
+        q = latency_percentile(thresholds)
+        actual = getattr(figures, f"p{q}_ms")
+        if actual > latency:
+            breaches.append(Breach("latencyMs", latency, actual, request))
+    error_pct = _threshold(thresholds, "errorRatePercent")
+    if error_pct is not None:
+        actual = (figures.errors / figures.count if figures.count else 0.0) * 100.0
+        if actual > error_pct:
+            breaches.append(Breach("errorRatePercent", error_pct, actual, request))
     return breaches

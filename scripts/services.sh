@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages, if missing) and start PostgreSQL and Redis on
-# 127.0.0.1, create a fresh database, and print the exports that point perfmon
-# at them:   eval "$(scripts/services.sh)"
+# 127.0.0.1, create the database if it does not exist, and print the exports that
+# point perfmon at them:   eval "$(scripts/services.sh)"
+# Nothing is deleted: an existing database and Redis' data are kept. Only
+#   scripts/services.sh --fresh
+# drops and recreates the database and empties the Redis database perfmon uses (/0).
 # For machines without systemd (CI, containers); needs root for apt-get.
 set -euo pipefail
+
+FRESH=0
+for arg in "$@"; do
+  case "$arg" in
+    --fresh) FRESH=1 ;;
+    *) echo "usage: scripts/services.sh [--fresh]" >&2; exit 2 ;;
+  esac
+done
 
 PGUSER_NAME=perfmon
 PGPASS=perfmon
@@ -15,8 +26,9 @@ say() { echo "[services] $*" >&2; }
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v redis-server >/dev/null 2>&1; then
   say "installing postgresql and redis-server from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq postgresql redis-server >&2
+  # Wait for another apt/dpkg (unattended upgrades, a parallel install) instead of failing.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq postgresql redis-server >&2
 fi
 
 # PostgreSQL: the cluster Debian's package created (e.g. "15 main").
@@ -42,9 +54,13 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 SQL
-su postgres -c "dropdb -p $PGPORT --if-exists --force $PGDB" >&2
-su postgres -c "dropdb -p $PGPORT --if-exists --force test_$PGDB" >&2
-su postgres -c "createdb -p $PGPORT -O $PGUSER_NAME $PGDB" >&2
+if [ "$FRESH" = 1 ]; then
+  say "--fresh: dropping and recreating database $PGDB"
+  su postgres -c "dropdb -p $PGPORT --if-exists --force $PGDB" >&2
+fi
+if ! su postgres -c "psql -p $PGPORT -tAc \"select 1 from pg_database where datname = '$PGDB'\"" | grep -q 1; then
+  su postgres -c "createdb -p $PGPORT -O $PGUSER_NAME $PGDB" >&2
+fi
 
 # Redis: no persistence, loopback only.
 if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
@@ -55,7 +71,10 @@ if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
     sleep 0.5
   done
 fi
-redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall >/dev/null
+if [ "$FRESH" = 1 ]; then
+  say "--fresh: emptying Redis database 0"
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n 0 flushdb >/dev/null
+fi
 
 say "PostgreSQL and Redis are up"
 echo "export DATABASE_URL=postgres://$PGUSER_NAME:$PGPASS@127.0.0.1:$PGPORT/$PGDB"

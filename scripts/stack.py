@@ -83,6 +83,9 @@ def processes(env: dict[str, str]) -> dict[str, list[str]]:
             "--keep-alive", "75",
             # Every agent post is a request: a file, so the log does not drown the others.
             "--access-logfile", str(LOG_DIR / "access.log"), "--graceful-timeout", "10",
+            # gunicorn's control socket defaults to one path in the home directory:
+            # a second stack on the machine would take over the first one's.
+            "--control-socket", str(VAR / "gunicorn.ctl"),
         ],
         "worker": [
             # Threads: the tick and the sweeper wait on the database, and a threads

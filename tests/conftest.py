@@ -121,3 +121,31 @@ def oidc(oidc_provider, settings):
     reset_cache()
     yield oidc_provider
     reset_cache()
+
+
+@pytest.fixture(scope="session")
+def keycloak(tmp_path_factory):
+    """A real Keycloak (scripts/keycloak.sh) with the test realm, started once per session on a free port.
+
+    Needs the pinned Keycloak installed (`bash scripts/keycloak.sh --install`): skipped without it,
+    failed on CI. About 30 s to start; tests/oidc_provider/keycloak.py says what the realm holds.
+    """
+    from tests.oidc_provider.keycloak import KeycloakTestRealm, keycloak_installed
+    from tests.oidc_provider.plugin import test_realm
+
+    require(keycloak_installed(), "Keycloak (bash scripts/keycloak.sh --install)")
+    server = KeycloakTestRealm(base_realm=test_realm(), workdir=tmp_path_factory.mktemp("keycloak")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def keycloak_oidc(keycloak, settings):
+    """perfmon configured for the real Keycloak, with empty discovery/JWKS caches."""
+    from perfmon.accounts.provider import reset_cache
+
+    for name, value in keycloak.settings().items():
+        setattr(settings, name, value)
+    reset_cache()
+    yield keycloak
+    reset_cache()

@@ -94,6 +94,8 @@ def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
         assert (tmp_path / "demo-admin-password").read_text().strip()
         started = children_of(proc.pid)
         assert len(started) == 5  # web, worker, beat, the local agent and the demo target
+        # web's control socket is this stack's own, under its var directory.
+        assert (tmp_path / "gunicorn.ctl").is_socket()
         headers = {"X-API-Key": key}
         agent = wait_for_agent(f"{base}/api/agents", headers, proc)
         assert agent["status"] == "online" and agent["id"] == "default"

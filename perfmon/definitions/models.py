@@ -42,6 +42,9 @@ class TestDefinition(TimeStamped):
     script_filename = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=TestStatus.choices, default=TestStatus.DRAFT)
     parameters = models.JSONField(default=dict, blank=True)
+    # Split each run over several agents: {"agents": N} or {"locations": {...}, "agentsPerLocation": k}
+    # (runners.validation.clean_distribution); NULL runs on one agent.
+    distribution = models.JSONField(null=True, blank=True)
 
     objects = TenantManager()
     all_tenants = models.Manager()

@@ -14,10 +14,12 @@ from django.db import transaction
 from perfmon.core.errors import ValidationFailed
 from perfmon.definitions.models import TestDefinition, TestStatus, Tool
 from perfmon.definitions.scriptcheck import k6_syntax_error
-from runners.errors import InvalidSettings
-from runners.validation import clean_parameters
+from runners.adapters import get_adapter
+from runners.errors import InvalidSettings, InvalidSpec
+from runners.split import Split
+from runners.validation import clean_distribution, clean_parameters, distribution_slots
 
-EDITABLE_FIELDS = ("name", "tool", "script", "script_filename", "status", "parameters")
+EDITABLE_FIELDS = ("name", "tool", "script", "script_filename", "status", "parameters", "distribution")
 
 
 def max_script_bytes() -> int:
@@ -57,9 +59,32 @@ def _clean(fields: dict) -> dict:
             cleaned["parameters"] = clean_parameters(fields["parameters"])
         except InvalidSettings as exc:
             errors.update(exc.details())
+    if "distribution" in fields:
+        try:
+            cleaned["distribution"] = clean_distribution(fields["distribution"],
+                                                         max_parts=settings.PERFMON_SPLIT_MAX_PARTS)
+        except InvalidSettings as exc:
+            errors.update(exc.details())
     if errors:
         raise ValidationFailed.of(errors)
     return cleaned
+
+
+def check_split(*, tool: str, parameters: dict, distribution: dict | None, script: str | None = None) -> None:
+    """Refuse a distribution the tool cannot split with these parameters (e.g. fewer users than parts).
+
+    Every part is checked by the tool's own adapter (``check_split``), the rules the agent splits by.
+    """
+    if distribution is None or tool not in Tool.values:
+        return
+    shares = tuple(share for _, share in distribution_slots(distribution))
+    try:
+        adapter = get_adapter(tool)
+        for index in range(len(shares)):
+            adapter.check_split(parameters or {}, Split(index, shares), script=script)
+    except InvalidSpec as exc:
+        message = f"{tool} cannot split this run: {exc}"
+        raise ValidationFailed(f"distribution: {message}", details={"distribution": [message]}) from None
 
 
 def _check_syntax(*, tool: str, script: str, script_filename: str) -> None:
@@ -81,12 +106,16 @@ def create_test(
     status: str = TestStatus.DRAFT,
     script_filename: str = "",
     parameters: dict | None = None,
+    distribution: dict | None = None,
 ) -> TestDefinition:
     """A new test definition of ``tenant`` (status ``draft`` unless given). Raises ValidationFailed."""
     fields = _clean(
-        {"name": name, "tool": tool, "script": script, "status": status, "parameters": parameters or {}}
+        {"name": name, "tool": tool, "script": script, "status": status, "parameters": parameters or {},
+         "distribution": distribution}
     )
     _check_syntax(tool=fields["tool"], script=fields["script"], script_filename=script_filename or "")
+    check_split(tool=fields["tool"], parameters=fields["parameters"], distribution=fields["distribution"],
+                script=fields["script"])
     return TestDefinition.objects.create(tenant=tenant, script_filename=script_filename or "", **fields)
 
 
@@ -111,6 +140,10 @@ def update_test(*, tenant, test: TestDefinition, **changes) -> TestDefinition:
             tool=cleaned.get("tool", test.tool), script=cleaned.get("script", test.script),
             script_filename=cleaned.get("script_filename", test.script_filename),
         )
+    if {"tool", "script", "parameters", "distribution"} & set(cleaned):
+        check_split(tool=cleaned.get("tool", test.tool), parameters=cleaned.get("parameters", test.parameters),
+                    distribution=cleaned.get("distribution", test.distribution),
+                    script=cleaned.get("script", test.script))
     for name, value in cleaned.items():
         setattr(test, name, value)
     test.save(update_fields=[*cleaned, "updated_at"])

@@ -3,7 +3,7 @@ authenticating that credential on the agent API."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from perfmon.core import credentials
@@ -26,7 +26,8 @@ def enroll(*, token: str, agent_id: str | None = None, name: str = "", location:
 
     The enrollment token works once and until it expires. Raises
     EnrollmentRefused for an unknown, used or expired token and Conflict when
-    ``agent_id`` names another agent than the token's.
+    ``agent_id`` names another agent than the token's, or the host already has
+    an agent of the same tenant.
     """
     lookup = credentials.lookup_of(token or "", ENROLLMENT_KIND)
     if lookup is None:
@@ -51,7 +52,13 @@ def enroll(*, token: str, agent_id: str | None = None, name: str = "", location:
         for field, value in (facts or {}).items():
             if field in FACT_FIELDS and value is not None:
                 setattr(agent, field, value)
-        agent.save()
+        try:
+            with transaction.atomic():
+                agent.save()
+        except IntegrityError:
+            # agent_unique_hostname_per_tenant: one host runs one agent per tenant.
+            raise Conflict(f"the hostname '{agent.hostname}' already has an agent of this tenant; "
+                           "enroll this one with another tenant or as a shared agent") from None
     return agent, secret.value
 
 

@@ -35,3 +35,10 @@ def agent_visible_to(tenant, agent_id: str) -> Agent:
 def recent_samples(tenant, agent: Agent, *, limit: int):
     """The agent's latest host metric samples, newest first (host-wide figures)."""
     return AgentMetricSample.objects.for_tenant(tenant).filter(agent=agent).order_by("-recorded_at")[:limit]
+
+
+def known_locations(tenant) -> set[str]:
+    """The locations of the agents ``tenant`` may use (its own and the shared ones), online or not."""
+    return set(
+        Agent.objects.for_tenant(tenant).exclude(location="").values_list("location", flat=True).distinct()
+    )

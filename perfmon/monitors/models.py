@@ -40,6 +40,11 @@ class Monitor(TimeStamped):
         "fleet.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="pinned_monitors"
     )
     location = models.CharField(max_length=63, blank=True)
+    # A run pinned as the baseline its runs are compared with (else the median of recent passing
+    # runs); deleting the run unpins it.
+    baseline_run = models.ForeignKey(
+        "runs.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="baseline_of"
+    )
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=16, blank=True)
     # Alert rules: open an alert only after this many bad runs in a row ...

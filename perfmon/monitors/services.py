@@ -1,4 +1,4 @@
-"""Every write to monitors: create, change, delete.
+"""Every write to monitors: create, change, delete, pin a baseline run.
 
 A monitor owns its TestDefinition (the script and tool): both are created in
 one transaction and deleted together. The schedule lives on the row; these
@@ -20,6 +20,7 @@ from django.utils import timezone as djtz
 from perfmon.core.errors import Conflict, LicenseLimitReached, ValidationFailed
 from perfmon.definitions.models import TestDefinition, TestStatus
 from perfmon.definitions.services import create_test, update_test
+from perfmon.fleet.selectors import known_locations
 from perfmon.monitors import schedule as cron
 from perfmon.monitors.models import DEFAULT_APDEX_T_MS, Monitor
 from perfmon.monitors.selectors import monitor_count
@@ -37,7 +38,7 @@ ALERT_RULE_FIELDS = frozenset(
 MONITOR_FIELDS = frozenset(
     {"name", "schedule", "timezone", "enabled", "thresholds", "parameters", "apdex_t_ms", "agent", "location"}
 ) | ALERT_RULE_FIELDS
-TEST_FIELDS = frozenset({"name", "tool", "script", "script_filename", "parameters"})
+TEST_FIELDS = frozenset({"name", "tool", "script", "script_filename", "parameters", "distribution"})
 UPDATABLE = MONITOR_FIELDS | TEST_FIELDS
 
 
@@ -90,6 +91,17 @@ def _clean_alert_rules(changes: dict, current: Monitor) -> None:
     end = changes.get("maintenance_end", current.maintenance_end)
     if start is not None and end is not None and end <= start:
         raise _fail("maintenance_end", "The maintenance window must end after it starts.")
+
+
+def check_distribution_targets(tenant, distribution, *, agent=None) -> None:
+    """Refuse a split that names a location no agent of the tenant has, or goes with a pinned agent."""
+    if not distribution:
+        return
+    if agent is not None:
+        raise _fail("distribution", "A run pinned to one agent cannot be split; remove agentId or distribution.")
+    unknown = sorted(set(distribution.get("locations") or {}) - known_locations(tenant))
+    if unknown:
+        raise _fail("distribution", f"No agent has the location {', '.join(repr(name) for name in unknown)}.")
 
 
 def _clean_agent(tenant, agent):
@@ -160,6 +172,7 @@ def create_monitor(
     agent=None,
     location: str = "",
     script_filename: str = "",
+    distribution: dict | None = None,
 ) -> Monitor:
     """A new monitor of ``tenant`` with its own test definition, both in one transaction.
 
@@ -185,7 +198,9 @@ def create_monitor(
             status=TestStatus.ACTIVE,
             script_filename=script_filename,
             parameters=parameters or {},
+            distribution=distribution,
         )
+        check_distribution_targets(tenant, test.distribution, agent=agent)
         monitor = Monitor(
             tenant=tenant,
             name=test.name,
@@ -249,6 +264,8 @@ def update_monitor(*, tenant, monitor: Monitor, **changes) -> Monitor:
         test_changes = {key: value for key, value in changes.items() if key in TEST_FIELDS}
         if test_changes:
             update_test(tenant=tenant, test=current.test, **test_changes)
+        if {"distribution", "agent"} & set(changes):
+            check_distribution_targets(tenant, current.test.distribution, agent=changes.get("agent", current.agent))
         for key in MONITOR_FIELDS & set(changes):
             value = changes[key]
             if key == "schedule":

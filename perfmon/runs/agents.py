@@ -8,6 +8,7 @@ nothing of runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -16,7 +17,8 @@ from perfmon.core.errors import NotFound
 from perfmon.fleet.models import Agent
 from perfmon.fleet.selectors import online_horizon
 from perfmon.fleet.services import set_drained
-from perfmon.runs.models import Run, RunStatus
+from perfmon.runs.models import PartStatus, Run, RunPart, RunStatus
+from runners.validation import distribution_slots
 
 
 class AgentPool:
@@ -35,9 +37,15 @@ class AgentPool:
             self._live[tenant.pk] = list(
                 Agent.objects.for_tenant(tenant)
                 .filter(last_heartbeat_at__gte=online_horizon())
-                .annotate(active_runs=Count("runs", filter=Q(runs__status__in=RunStatus.active())))
+                .annotate(
+                    whole_runs=Count("runs", filter=Q(runs__status__in=RunStatus.active()), distinct=True),
+                    active_parts=Count("run_parts", filter=Q(run_parts__status__in=PartStatus.active()),
+                                       distinct=True),
+                )
                 .order_by("id")
             )
+            for agent in self._live[tenant.pk]:
+                agent.active_runs = agent.whole_runs + agent.active_parts
         return self._live[tenant.pk]
 
     def choose(self, *, tenant, tool: str, pinned=None, location: str = "") -> tuple[Agent | None, str]:
@@ -76,6 +84,45 @@ class AgentPool:
         return None, f"no agent available: no online agent among {where} has {tool} installed"
 
 
+    def place(self, *, tenant, tool: str, distribution: dict, location: str = "",
+              pinned=None) -> tuple[list[tuple[Agent, str, Fraction]], str]:
+        """Distinct agents for every part of a split run: ([(agent, location, share), ...], "") or ([], why).
+
+        ``{"agents": N}`` takes N distinct agents among the monitor's location (or the
+        tenant's, then the shared agents); ``{"locations": ...}`` takes each location's
+        agents from that location. Agents must be online, in service and have the tool;
+        free capacity first, least busy first. All or nothing: when some part finds no
+        agent, none is reserved.
+        """
+        if pinned is not None:
+            return [], "no agents available: a run pinned to one agent cannot be split over several"
+        live = [a for a in self._agents(tenant) if not a.drained and tool in (a.tools or {})]
+        chosen: list[tuple[Agent, str, Fraction]] = []
+        taken: set[str] = set()
+        slots = distribution_slots(distribution)
+        for slot_location, share in slots:
+            where = slot_location or location
+            if where:
+                groups = [[a for a in live if a.location == where]]
+            else:
+                groups = [[a for a in live if a.tenant_id == tenant.pk], [a for a in live if a.tenant_id is None]]
+            candidates = [a for group in groups for a in sorted(group, key=lambda a: a.active_runs)
+                          if a.pk not in taken]
+            free = [a for a in candidates if a.active_runs < a.capacity]
+            pick = (free or candidates)[:1]
+            if not pick:
+                wanted = sum(1 for s_loc, _ in slots if (s_loc or location) == where)
+                scope = f"location '{where}'" if where else "this tenant's and the shared agents"
+                found = len([a for g in groups for a in g])
+                return [], (f"no agents available: the split needs {wanted} online agent(s) with {tool} among "
+                            f"{scope}, and {'only ' if found else ''}{found} {'is' if found == 1 else 'are'}")
+            taken.add(pick[0].pk)
+            chosen.append((pick[0], where, share))
+        for agent, _, _ in chosen:
+            agent.active_runs += 1
+        return chosen, ""
+
+
 def runs_to_stop(agent: Agent, running_runs: list[str]) -> list[str]:
     """The ids of the agent's runs it must stop now (the answer to its heartbeat).
 
@@ -87,14 +134,25 @@ def runs_to_stop(agent: Agent, running_runs: list[str]) -> list[str]:
         Q(status__in=RunStatus.active(), cancel_requested_at__isnull=False)
         | Q(pk__in=running_runs, status__in=RunStatus.final())
     )
-    return [str(run_id) for run_id in cancel.values_list("pk", flat=True)]
+    # A part stops when its run is cancelled or has ended (another part failed or was lost),
+    # or when the part itself is already final here.
+    parts = RunPart.all_tenants.filter(agent=agent).filter(
+        Q(status__in=PartStatus.active(), run__cancel_requested_at__isnull=False)
+        | Q(status__in=PartStatus.active(), run__status__in=RunStatus.final())
+        | Q(pk__in=running_runs, status__in=PartStatus.final())
+    )
+    return [str(run_id) for run_id in cancel.values_list("pk", flat=True)] + [
+        str(part_id) for part_id in parts.values_list("pk", flat=True)]
 
 
 def run_counts(tenant, agent: Agent, *, since) -> dict[str, int]:
-    """How many of the tenant's runs the agent took since ``since``, by status (only statuses seen)."""
+    """How many of the tenant's runs the agent took since ``since``, by status (only statuses seen).
+
+    A split run counts for every agent that ran one of its parts.
+    """
     rows = (
-        Run.objects.for_tenant(tenant).filter(agent=agent, created_at__gte=since)
-        .values("status").annotate(n=Count("id")).order_by()
+        Run.objects.for_tenant(tenant).filter(Q(agent=agent) | Q(parts__agent=agent), created_at__gte=since)
+        .values("status").annotate(n=Count("id", distinct=True)).order_by()
     )
     return {row["status"]: row["n"] for row in rows}
 
@@ -120,7 +178,8 @@ def delete_machine(*, tenant, agent_id: str) -> MachineRemoval:
         )
         if agent is None:
             raise NotFound(f"Machine {agent_id} does not exist")
-        active = Run.objects.for_tenant(tenant).filter(agent=agent, status__in=RunStatus.active()).count()
+        active = (Run.objects.for_tenant(tenant).filter(agent=agent, status__in=RunStatus.active()).count()
+                  + RunPart.all_tenants.filter(agent=agent, status__in=PartStatus.active()).count())
         if active:
             if not agent.drained:
                 set_drained(agent=agent, drained=True)

@@ -31,6 +31,10 @@ def describe(breach, thresholds=None) -> str:
     if not isinstance(breach, dict):
         return str(breach)
     metric, limit, actual = breach.get("metric"), breach.get("threshold"), breach.get("actual")
+    request = breach.get("request")
+    if request is not None:  # a threshold of one request name: its own percentile, named first
+        own = (thresholds or {}).get("requests", {}).get(request) if isinstance(thresholds, dict) else None
+        return f"{request}: {describe({k: v for k, v in breach.items() if k != 'request'}, own or {})}"
     if metric == "latencyMs":
         percentile = latency_percentile(thresholds if isinstance(thresholds, dict) else {})
         return f"p{percentile} latency {figure(actual)} ms > threshold {figure(limit)} ms"

@@ -21,7 +21,7 @@ from runners.protocol import Outcome, RunReport
 
 log = logging.getLogger(__name__)
 
-_SUMMARY_EXCLUDED = {"histogram", "series"}
+_SUMMARY_EXCLUDED = {"histogram", "series", "requests", "checks"}
 
 
 def _verdict(run: Run, report: RunReport) -> tuple[str, list[dict], str]:
@@ -42,15 +42,21 @@ def _verdict(run: Run, report: RunReport) -> tuple[str, list[dict], str]:
     return (RunStatus.FAIL if breaches else RunStatus.PASS), [b.to_dict() for b in breaches], ""
 
 
-def _incomplete(run: Run, report: RunReport) -> dict:
+def breakdown(result) -> dict:
+    """The per-request fields a run (or part) stores beside its summary: ``requests`` and ``checks``."""
+    return {"requests": [entry.to_dict() for entry in result.requests], "checks": result.checks}
+
+
+def incomplete_streams(report: RunReport, *, series, logs) -> dict:
     """``{"series": [stored, reported], ...}`` for each stream that arrived short of the report's count.
 
-    The agent posts a run's series and logs before its report, in order, so
-    by now everything of them the control plane accepted is stored.
+    ``series`` and ``logs`` are the querysets of what is stored for the run
+    (or part) reported. The agent posts series and logs before its report,
+    in order, so by now everything of them the control plane accepted is stored.
     """
     short = {}
-    for key, reported, stored in (("series", report.series_count, run.series),
-                                  ("logs", report.log_chunk_count, run.log_chunks)):
+    for key, reported, stored in (("series", report.series_count, series),
+                                  ("logs", report.log_chunk_count, logs)):
         if reported is not None and (count := stored.count()) < reported:
             short[key] = [count, reported]
     return short
@@ -74,7 +80,7 @@ def finish_run(*, agent: Agent, run_id, report: RunReport) -> Run:
         if run.cancel_requested_at is not None and status == RunStatus.ERROR:
             status = RunStatus.CANCELLED  # stopped on request: not the tool's fault
         judged = {"breaches": breaches, "error": error}
-        incomplete = _incomplete(run, report)
+        incomplete = incomplete_streams(report, series=run.series, logs=run.log_chunks)
         if incomplete:
             log.warning("run %s: fewer series or log chunks arrived than its report counts "
                         "(stored, reported): %s", run.pk, incomplete)
@@ -83,7 +89,7 @@ def finish_run(*, agent: Agent, run_id, report: RunReport) -> Run:
             metrics.update(exit_code=report.exit_code, outcome=str(report.outcome))
             if incomplete:  # beside the summary it qualifies; a run without a result has none to show it
                 metrics["incomplete"] = incomplete
-            judged.update(metrics=metrics, histogram=report.result.histogram)
+            judged.update(metrics=metrics, histogram=report.result.histogram, **breakdown(report.result))
         if lifecycle.judge(run, status, **judged):
             log.info("run %s judged %s", run.pk, run.status)
     return run

@@ -19,6 +19,12 @@ run at the same moment, and exactly one of them wins. Nothing else writes a
 run's ``status`` (tests/perfmon/runs/test_lifecycle.py reads the source to
 keep it so).
 
+The parts of a split run (RunPart) have a lifecycle of their own, written
+here the same way (``move_part``)::
+
+   queued ──claim──▶ preparing ──ready──▶ ready ──release──▶ running ──report──▶ completed | failed | cancelled
+      └─────────────────┴────────────────────┴──────────────────┴──▶ cancelled | failed | lost
+
 A run that reaches a final state is announced once, by ``run_ended``: its
 monitor's last status is updated here, and the apps above runs (alert rules,
 ``run.completed`` webhooks) connect to the signal when they start, so runs
@@ -34,7 +40,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from perfmon.monitors.models import Monitor
-from perfmon.runs.models import Run, RunStatus
+from perfmon.runs.models import PartStatus, Run, RunPart, RunStatus
 
 # Sent with ``run=`` (saved, current) once the run has reached a final state.
 run_ended = Signal()
@@ -70,25 +76,34 @@ def move(run: Run, to: str, *, only_from: Iterable[str] | None = None, where: di
     ``completed_at`` default to now. Raises InvalidTransition for a move the
     table does not allow from any state.
     """
-    allowed = sources(to)
-    if only_from is not None:
-        narrowed = frozenset(only_from)
-        if not narrowed <= allowed:
-            raise InvalidTransition(f"a run cannot move from {sorted(narrowed - allowed)} to {to}")
-        allowed = narrowed
-    if not allowed:
-        raise InvalidTransition(f"no run moves to {to}")
-    now = timezone.now()
-    fields.setdefault("updated_at", now)
-    if to in FINAL:
-        fields.setdefault("completed_at", now)
-    changed = Run.all_tenants.filter(pk=run.pk, status__in=allowed, **(where or {})).update(status=to, **fields)
-    if not changed:
+    if not _compare_and_set(run, to, sources(to), FINAL, only_from=only_from, where=where, fields=fields):
         return False
-    run.refresh_from_db()
     if to in FINAL:
         ended(run)
     return True
+
+
+def _compare_and_set(row, to: str, allowed: frozenset[str], final: frozenset[str], *, only_from, where,
+                     fields: dict) -> bool:
+    """The one UPDATE of ``move`` and ``move_part``: ``row`` to ``to`` while its status is one of ``allowed``
+    (narrowed to ``only_from``) and the ``where`` lookups hold; reloads ``row`` if it moved."""
+    what = "part" if isinstance(row, RunPart) else "run"
+    if only_from is not None:
+        narrowed = frozenset(only_from)
+        if not narrowed <= allowed:
+            raise InvalidTransition(f"a {what} cannot move from {sorted(narrowed - allowed)} to {to}")
+        allowed = narrowed
+    if not allowed:
+        raise InvalidTransition(f"no {what} moves to {to}")
+    now = timezone.now()
+    fields.setdefault("updated_at", now)
+    if to in final:
+        fields.setdefault("completed_at", now)
+    model = type(row)
+    changed = model.all_tenants.filter(pk=row.pk, status__in=allowed, **(where or {})).update(status=to, **fields)
+    if changed:
+        row.refresh_from_db()
+    return bool(changed)
 
 
 def claim(run: Run, *, agent, claim_id, at: datetime | None = None) -> bool:
@@ -138,3 +153,45 @@ def ended(run: Run) -> None:
             last_run_at=run.completed_at, last_status=run.status
         )
     run_ended.send(sender=Run, run=run)
+
+
+# --- the parts of a split run ---------------------------------------------------------------
+
+PART_TRANSITIONS: dict[str, frozenset[str]] = {
+    PartStatus.QUEUED: frozenset({PartStatus.PREPARING, PartStatus.CANCELLED, PartStatus.FAILED, PartStatus.LOST}),
+    PartStatus.PREPARING: frozenset({PartStatus.READY, PartStatus.FAILED, PartStatus.CANCELLED, PartStatus.LOST}),
+    PartStatus.READY: frozenset({PartStatus.RUNNING, PartStatus.FAILED, PartStatus.CANCELLED, PartStatus.LOST}),
+    PartStatus.RUNNING: frozenset({PartStatus.COMPLETED, PartStatus.FAILED, PartStatus.CANCELLED, PartStatus.LOST}),
+}
+
+
+def move_part(part: RunPart, to: str, *, only_from: Iterable[str] | None = None, where: dict | None = None,
+              **fields) -> bool:
+    """Move the saved ``part`` to ``to`` and set ``fields`` in one UPDATE, if it may still move there.
+
+    As ``move`` for runs: returns whether it moved, and reloads ``part`` if it did.
+    """
+    allowed = frozenset(state for state, targets in PART_TRANSITIONS.items() if to in targets)
+    return _compare_and_set(part, to, allowed, PartStatus.final(), only_from=only_from, where=where, fields=fields)
+
+
+def start_split(run: Run, *, at: datetime) -> bool:
+    """queued → running for a split run when its first part is claimed; False if it already left queued."""
+    return move(run, RunStatus.RUNNING, only_from={RunStatus.QUEUED}, claimed_at=at)
+
+
+def release_parts(run: Run, *, start_at: datetime) -> int:
+    """ready → running for every part of ``run``, all with one common start; returns how many moved."""
+    return RunPart.all_tenants.filter(run=run, status=PartStatus.READY).update(
+        status=PartStatus.RUNNING, started_at=start_at, updated_at=timezone.now())
+
+
+def stop_parts(run: Run, *, reason: str, to: str = PartStatus.CANCELLED) -> int:
+    """End the parts of ``run`` that no agent runs yet (queued, preparing or ready) as ``to``.
+
+    Running parts are left to their agents, which stop the tool when they
+    learn the run ended or was cancelled, and report what they measured.
+    """
+    return RunPart.all_tenants.filter(
+        run=run, status__in={PartStatus.QUEUED, PartStatus.PREPARING, PartStatus.READY}
+    ).update(status=to, error=reason, completed_at=timezone.now(), updated_at=timezone.now())

@@ -71,8 +71,15 @@ class Run(TimeStamped):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     histogram = models.TextField(blank=True, help_text="encoded HDR latency histogram")
+    # The per-request breakdown (runners.requests.RequestEntry dicts) and the checks, kept beside
+    # the summary so lists that read metrics never load them.
+    requests = models.JSONField(default=list, blank=True)
+    checks = models.JSONField(default=dict, blank=True)
     breaches = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # A split run (copied from its test at dispatch): the run has one RunPart per agent and no agent
+    # of its own; started_at is the common start the parts were released at. NULL: one agent.
+    distribution = models.JSONField(null=True, blank=True)
 
     objects = TenantManager()
     all_tenants = models.Manager()
@@ -108,12 +115,93 @@ class Run(TimeStamped):
     def is_final(self) -> bool:
         return self.status in RunStatus.final()
 
+    @property
+    def is_split(self) -> bool:
+        return self.distribution is not None
+
+
+class PartStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"  # published to its agent, not claimed yet
+    PREPARING = "preparing", "Preparing"  # claimed: the agent prepares the work dir, script and tool
+    READY = "ready", "Ready"  # prepared, waiting for the common start
+    RUNNING = "running", "Running"  # released: the tool runs
+    COMPLETED = "completed", "Completed"  # the tool ran to its end
+    FAILED = "failed", "Failed"  # the tool failed, timed out, or the agent could not run it
+    CANCELLED = "cancelled", "Cancelled"  # stopped (cancelled, or the run ended) or never started
+    LOST = "lost", "Lost"  # its agent stopped sending heartbeats
+
+    @classmethod
+    def active(cls) -> frozenset[str]:
+        return frozenset({cls.QUEUED, cls.PREPARING, cls.READY, cls.RUNNING})
+
+    @classmethod
+    def final(cls) -> frozenset[str]:
+        return frozenset({cls.COMPLETED, cls.FAILED, cls.CANCELLED, cls.LOST})
+
+
+class RunPart(models.Model):
+    """One agent's part of a split run: its share of the load, its own status and result.
+
+    The agent addresses a part by the part's id wherever the agent API takes a
+    run id; the run's merged figures are computed from its parts' results
+    (perfmon/runs/parts.py).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveSmallIntegerField()
+    agent = models.ForeignKey(
+        "fleet.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="run_parts"
+    )
+    location = models.CharField(max_length=63, blank=True)
+    share = models.CharField(max_length=32, help_text="exact fraction of the run's load (3/5)")
+    status = models.CharField(max_length=16, choices=PartStatus.choices, default=PartStatus.QUEUED)
+    claim_id = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    histogram = models.TextField(blank=True)
+    requests = models.JSONField(default=list, blank=True)
+    checks = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager(tenant_path="run__tenant")
+    all_tenants = models.Manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="runpart_run_index"),
+        ]
+        indexes = [
+            # Heartbeats, the sweeper and placement: active parts by agent.
+            models.Index(
+                fields=["agent", "status"],
+                condition=models.Q(status__in=["queued", "preparing", "ready", "running"]),
+                name="runpart_active_by_agent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"part {self.index} of run {self.run_id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in PartStatus.final()
+
 
 class RunLogChunk(models.Model):
     """A numbered piece of a run's tool output; (run, seq) makes retried posts idempotent."""
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_chunks")
+    part = models.PositiveSmallIntegerField(default=0, help_text="the part's index in a split run")
     seq = models.PositiveIntegerField()
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -125,7 +213,7 @@ class RunLogChunk(models.Model):
         default_manager_name = "all_tenants"
         constraints = [
             # Also the index GET /api/runs/{id}/logs reads in order.
-            models.UniqueConstraint(fields=["run", "seq"], name="runlog_run_seq"),
+            models.UniqueConstraint(fields=["run", "part", "seq"], name="runlog_run_part_seq"),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +225,7 @@ class SeriesPoint(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="series")
+    part = models.PositiveSmallIntegerField(default=0, help_text="the part's index in a split run")
     seq = models.PositiveIntegerField()
     start = models.DateTimeField()
     interval_s = models.FloatField()
@@ -150,6 +239,9 @@ class SeriesPoint(models.Model):
     # Seconds of the interval the run covered (its first and last are partial);
     # throughput_rps = count / covered_s. NULL: the whole interval (older agents).
     covered_s = models.FloatField(null=True)
+    p90_ms = models.FloatField(null=True)
+    # The most virtual users (threads, users) active in the interval; NULL: the tool did not say.
+    vus = models.PositiveIntegerField(null=True)
 
     objects = TenantManager(tenant_path="run__tenant")
     all_tenants = models.Manager()
@@ -158,7 +250,7 @@ class SeriesPoint(models.Model):
         default_manager_name = "all_tenants"
         constraints = [
             # Idempotent ingest, and the index that reads a run's series in order.
-            models.UniqueConstraint(fields=["run", "seq"], name="series_run_seq"),
+            models.UniqueConstraint(fields=["run", "part", "seq"], name="series_run_part_seq"),
         ]
 
     def __str__(self) -> str:

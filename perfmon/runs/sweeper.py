@@ -4,6 +4,8 @@ Runs every ``PERFMON_SWEEP_INTERVAL`` seconds from beat and
 1. publishes queued runs whose message never reached the broker;
 2. ends as ``error`` ("agent lost") the active runs of an agent that has
    been offline longer than the grace period;
+   (for a split run: the part whose agent was lost ends ``lost`` and the run ``error``;
+   runs whose parts did not all become ready in time end ``error``, docs/distributed.md);
 3. expires runs that stayed queued longer than ``PERFMON_QUEUED_TIMEOUT``,
    and runs still marked running long past their time limit.
 Each step is a conditional update on the run's status, so it is safe beside
@@ -23,6 +25,7 @@ from django.utils import timezone
 from perfmon.fleet.selectors import online_horizon
 from perfmon.runs import lifecycle
 from perfmon.runs.models import Run, RunStatus
+from perfmon.runs.parts import sweep_split_runs
 from perfmon.runs.services import publish_run
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,8 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
     runs = Run.all_tenants
 
-    unpublished = runs.filter(
-        status=RunStatus.QUEUED, agent__isnull=False, published_at__isnull=True,
+    unpublished = runs.filter(Q(agent__isnull=False) | Q(distribution__isnull=False)).filter(
+        status=RunStatus.QUEUED, published_at__isnull=True,
         created_at__lt=now - timedelta(seconds=settings.PERFMON_REPUBLISH_AFTER),
     ).values_list("pk", flat=True)[:REPUBLISH_BATCH]
     report.republished = sum(publish_run(run_id) for run_id in list(unpublished))
@@ -58,12 +61,15 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     report.agent_lost = _end_runs(
         runs.filter(
             Q(agent__last_heartbeat_at__lt=lost_before) | Q(agent__last_heartbeat_at__isnull=True),
-            status__in=RunStatus.active(), claimed_at__isnull=False,
+            status__in=RunStatus.active(), claimed_at__isnull=False, distribution__isnull=True,
         ),
         now, "agent lost: the agent stopped sending heartbeats while the run was active",
     )
+    unready, lost_parts = sweep_split_runs(now=now, lost_before=lost_before)
+    report.expired += unready
+    report.agent_lost += lost_parts
     queued_limit = now - timedelta(seconds=settings.PERFMON_QUEUED_TIMEOUT)
-    report.expired = _end_runs(
+    report.expired += _end_runs(
         runs.filter(status=RunStatus.QUEUED, claimed_at__isnull=True, created_at__lt=queued_limit),
         now, f"expired: no agent started the run within {settings.PERFMON_QUEUED_TIMEOUT} s",
     )

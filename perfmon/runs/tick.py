@@ -25,8 +25,10 @@ from perfmon.monitors import schedule
 from perfmon.monitors.models import Monitor
 from perfmon.runs import lifecycle
 from perfmon.runs.agents import AgentPool
-from perfmon.runs.models import Run, RunStatus, RunTrigger
-from perfmon.runs.services import after_dispatch, choose_for, new_run
+from perfmon.runs.bulk import PreparedRows
+from perfmon.runs.models import Run, RunPart, RunStatus, RunTrigger
+from perfmon.runs.publishing import publish_assignments
+from perfmon.runs.services import assignment, choose_for, mark_published, new_run
 
 log = logging.getLogger(__name__)
 
@@ -73,27 +75,64 @@ def _dispatch_batch(now: datetime, batch_size: int, report: TickReport) -> int:
         pool, runs = AgentPool(), []
         for monitor in due:
             runs.extend(_runs_for(monitor, now, busy, pool, report))
-        raced = _insert(runs)
+        raced = _insert(runs, timezone.now())
         report.dispatched -= raced
         report.skipped += raced
-        Monitor.all_tenants.bulk_update(due, ["next_run_at", "updated_at"])
-        after_dispatch(runs)
+        _advance(due, now)
+        _after_insert(runs)
     return len(due)
 
 
-def _insert(runs: list[Run]) -> int:
-    """Insert the batch's runs at once; one by one if a manual run raced in meanwhile.
+def _advance(due: list[Monitor], now: datetime) -> None:
+    """Store the monitors' new next_run_at: one UPDATE per distinct next time (a handful per batch)."""
+    groups: dict = {}
+    for monitor in due:
+        groups.setdefault(monitor.next_run_at, []).append(monitor.pk)
+    for next_run_at, ids in groups.items():
+        Monitor.all_tenants.filter(pk__in=ids).update(next_run_at=next_run_at, updated_at=now)
+
+
+def _after_insert(runs: list[Run]) -> None:
+    """Store split runs' parts, announce runs created in error, publish the queued ones after commit."""
+    RunPart.all_tenants.bulk_create(
+        [part for run in runs if run.status == RunStatus.QUEUED for part in getattr(run, "pending_parts", ())]
+    )
+    for run in runs:
+        if run.status == RunStatus.ERROR:
+            lifecycle.ended(run)
+    messages, queued = [], []
+    for run in runs:
+        if run.status != RunStatus.QUEUED:
+            continue
+        if run.agent_id:
+            messages.append(assignment(run.pk, run.agent_id, run.tool))
+        else:
+            messages.extend(assignment(part.pk, part.agent_id, run.tool) for part in getattr(run, "pending_parts", ()))
+        queued.append(run.pk)
+    if queued:
+        transaction.on_commit(lambda: _publish(messages, queued))
+
+
+def _publish(messages: list, queued: list) -> None:
+    """One pipelined publish of the batch's messages; published_at for all its runs if the broker took them."""
+    if publish_assignments(messages) == len(messages):
+        mark_published(queued)
+
+
+def _insert(runs: list[Run], now: datetime) -> int:
+    """Insert the batch's runs in one statement; one by one if a manual run raced in meanwhile.
 
     Returns how many queued runs were stored as skipped instead, because their
     monitor got a manual run between the busy check and this insert.
     """
     try:
         with transaction.atomic():
-            Run.all_tenants.bulk_create(runs)
+            PreparedRows(runs).insert(now)
         return 0
     except IntegrityError:
         raced = 0
         for run in runs:
+            run._state.adding = True
             try:
                 with transaction.atomic():
                     run.save(force_insert=True)
@@ -115,8 +154,11 @@ def _runs_for(monitor: Monitor, now: datetime, busy: set, pool: AgentPool, repor
     """The runs one due monitor gets this tick (unsaved), with its next_run_at advanced."""
     due_at = monitor.next_run_at
     try:
-        missed = schedule.fire_times(monitor.schedule, monitor.timezone, due_at, now, MAX_MISSED_COUNTED)
-        monitor.next_run_at = schedule.next_run(monitor.schedule, monitor.timezone, now)
+        # Memoised per (schedule, zone, minute): monitors sharing a cron share one croniter step.
+        first = schedule.next_run_memo(monitor.schedule, monitor.timezone, due_at)
+        missed = [] if first > now else schedule.fire_times(
+            monitor.schedule, monitor.timezone, due_at, now, MAX_MISSED_COUNTED)
+        monitor.next_run_at = schedule.next_run_memo(monitor.schedule, monitor.timezone, now)
     except schedule.InvalidSchedule as exc:
         # A schedule that cannot fire (stored before validation tightened):
         # park the monitor instead of failing the whole tick.

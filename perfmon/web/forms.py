@@ -152,6 +152,9 @@ class MonitorForm(forms.Form):
             thresholds["errorRatePercent"] = data["error_rate_percent"]
         if data.get("apdex_min") is not None:
             thresholds["apdexMin"] = data["apdex_min"]
+        # The form has no fields for thresholds of one request name (set over /api): an edit keeps them.
+        if self.initial.get("request_thresholds"):
+            thresholds["requests"] = self.initial["request_thresholds"]
         return thresholds
 
     def service_fields(self) -> dict:
@@ -218,6 +221,7 @@ class MonitorForm(forms.Form):
             "latency_percentile": thresholds.get("latencyPercentile", 95),
             "error_rate_percent": thresholds.get("errorRatePercent"),
             "apdex_min": thresholds.get("apdexMin"),
+            "request_thresholds": thresholds.get("requests"),
             "apdex_t_ms": monitor.apdex_t_ms,
             "parameters": format_parameters(monitor.parameters),
             "script_text": monitor.test.script,

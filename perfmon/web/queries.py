@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterator
+from fractions import Fraction
 
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
 from perfmon.alerts.models import Alert, AlertState
 from perfmon.fleet.selectors import agents_for_tenant
 from perfmon.runs import series
-from perfmon.runs.models import Run, RunLogChunk, RunStatus
-from perfmon.runs.selectors import runs_of_monitor
+from perfmon.runs.models import PartStatus, Run, RunLogChunk, RunPart, RunStatus
+from perfmon.runs.selectors import LOG_CHUNK_BATCH, runs_of_monitor
+from perfmon.web import figures
 
 SPARKLINE_RUNS = 20  # runs per sparkline on the monitors list
 TREND_RUNS = 200  # runs on a monitor's trend charts
@@ -26,14 +29,7 @@ BASELINE_RUNS = 10  # the baseline is the median of this many passing runs befor
 LOG_TAIL_CHUNKS = 50  # log chunks shown on a run's page (the full log is a download)
 JUDGED = (RunStatus.PASS, RunStatus.FAIL)
 # The figures compared between a run, its previous run and its baseline: key, label, unit, better.
-COMPARED = (
-    ("p50_ms", "p50", "ms", "lower"),
-    ("p95_ms", "p95", "ms", "lower"),
-    ("p99_ms", "p99", "ms", "lower"),
-    ("error_rate", "Error rate", "%", "lower"),
-    ("throughput_rps", "Throughput", "req/s", "higher"),
-    ("apdex", "Apdex", "", "higher"),
-)
+COMPARED = figures.pick("p50_ms", "p90_ms", "p95_ms", "p99_ms", "error_rate", "throughput_rps", "apdex")
 
 
 def p95_sparklines(tenant, monitor_ids) -> dict:
@@ -107,12 +103,13 @@ def _percent(fraction):
     return None if not isinstance(fraction, int | float) else round(fraction * 100.0, 4)
 
 
-def series_points(tenant, run, *, after_seq: int = -1) -> list[dict]:
+def series_points(tenant, run, *, after_seq: int = -1, part: int | None = None) -> list[dict]:
     """The run's interval series after ``after_seq``, in order, as chart-ready dicts.
 
     The page's first load merges a long run's 1 s points into at most
     CHART_MAX_POINTS (perfmon/runs/series.py: exact merges); the live poll's
-    new points come as stored.
+    new points come as stored. A split run's series is its parts' merged,
+    unless ``part`` picks one part's own.
     """
     max_points = series.CHART_MAX_POINTS if after_seq < 0 else None
     return [
@@ -123,12 +120,19 @@ def series_points(tenant, run, *, after_seq: int = -1) -> list[dict]:
             "errors": point.errors,
             "error_pct": round(100.0 * point.errors / point.count, 4) if point.count else 0.0,
             "p50": point.p50_ms,
+            "p90": point.p90_ms,
             "p95": point.p95_ms,
             "p99": point.p99_ms,
             "rps": point.throughput_rps,
+            "vus": point.vus,  # None when the tool reports no load level
         }
-        for point in series.points(tenant, run, after_seq=after_seq, max_points=max_points)
+        for point in series.points(tenant, run, after_seq=after_seq, max_points=max_points, part=part)
     ]
+
+
+def run_histogram(tenant, run) -> str:
+    """The run's encoded latency histogram (run_for_tenant leaves it unread: lists never need it), one query."""
+    return Run.objects.for_tenant(tenant).filter(pk=run.pk).values_list("histogram", flat=True).first() or ""
 
 
 def log_tail(tenant, run, *, after_seq: int = -1, limit: int = LOG_TAIL_CHUNKS) -> list[dict]:
@@ -140,6 +144,102 @@ def log_tail(tenant, run, *, after_seq: int = -1, limit: int = LOG_TAIL_CHUNKS) 
         .values("seq", "text")[:limit]
     )
     return rows[::-1]
+
+
+# --- split runs: the parts, their own series and their logs ---------------------------------------
+
+# The part figures a card shows, as the run's summary names them.
+PART_FIGURES = ("count", "errors", "error_rate", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput_rps", "partial")
+
+
+def run_parts(tenant, run) -> list[dict]:
+    """A split run's parts in order, as the run page's cards show them (none for a run on one agent).
+
+    One query; the parts' histograms are left unread (the merged figures
+    are the run's own).
+    """
+    if not run.is_split:
+        return []
+    rows = (
+        RunPart.objects.for_tenant(tenant)
+        .filter(run=run)
+        .order_by("index")
+        .values("index", "agent_id", "location", "share", "status", "started_at", "completed_at", "error",
+                "metrics")
+    )
+    return [{**row, "share_pct": share_percent(row["share"]),
+             "metrics": {key: (row["metrics"] or {}).get(key) for key in PART_FIGURES}} for row in rows]
+
+
+def share_percent(share: str) -> float | None:
+    """A part's exact share ("1/3") as a percentage (33.33...), None when it does not read as a fraction."""
+    try:
+        return float(Fraction(share) * 100)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def part_series(tenant, run, parts: list[dict], *, after: dict[int, int] | None = None) -> dict[int, list[dict]]:
+    """{part index: its own chart points after ``after[index]``}: one query per part, none per point."""
+    after = after or {}
+    return {part["index"]: series_points(tenant, run, after_seq=after.get(part["index"], -1), part=part["index"])
+            for part in parts}
+
+
+def split_log_tail(tenant, run, *, after: dict[int, int] | None = None,
+                   limit: int = LOG_TAIL_CHUNKS) -> list[dict]:
+    """A split run's log chunks ordered by (part, seq), each labelled with its part.
+
+    For each part, its last ``limit`` chunks after ``after[part]`` (all of
+    them after -1 when the part is not named), in one query: a window
+    numbers each part's chunks newest first and keeps the first ``limit``.
+    """
+    after = after or {}
+    rows = RunLogChunk.objects.for_tenant(tenant).filter(run=run)
+    if after:
+        newer = ~Q(part__in=list(after))
+        for part, seq in after.items():
+            newer |= Q(part=part, seq__gt=seq)
+        rows = rows.filter(newer)
+    rows = (
+        rows.annotate(rank=Window(RowNumber(), partition_by=[F("part")], order_by=F("seq").desc()))
+        .filter(rank__lte=limit)
+        .values("part", "seq", "text")
+    )
+    return sorted(rows, key=lambda row: (row["part"], row["seq"]))
+
+
+def split_log_texts(tenant, run, parts: list[dict]) -> Iterator[str]:
+    """A split run's whole log for download: part after part, each under a line naming its part and agent."""
+    agents = {part["index"]: part for part in parts}
+    current = None
+    rows = (
+        RunLogChunk.objects.for_tenant(tenant)
+        .filter(run=run)
+        .order_by("part", "seq")
+        .values_list("part", "text")
+        .iterator(chunk_size=LOG_CHUNK_BATCH)
+    )
+    for part, text in rows:
+        if part != current:
+            about = agents.get(part, {})
+            where = f" ({about['location']})" if about.get("location") else ""
+            gap = "" if current is None else "\n"
+            yield f"{gap}=== part {part} on agent {about.get('agent_id') or '?'}{where} ===\n"
+            current = part
+        yield text
+
+
+def parse_cursors(text: str | None) -> dict[int, int]:
+    """A per-part cursor from the live poll ("0:12,1:9": part 0 after seq 12, part 1 after 9); junk is skipped."""
+    cursors = {}
+    for item in (text or "").split(","):
+        part, _, seq = item.partition(":")
+        try:
+            cursors[int(part)] = int(seq)
+        except ValueError:
+            continue
+    return cursors
 
 
 def threshold_lines(thresholds: dict) -> dict:
@@ -180,6 +280,18 @@ def baseline(tenant, run, *, runs: int = BASELINE_RUNS) -> tuple[dict, int]:
     return median_metrics(rows), len(rows)
 
 
+def pinned_baseline(tenant, monitor, run):
+    """The run pinned as ``monitor``'s baseline, when there is one and it is not ``run`` itself; one query.
+
+    A run compared with itself says nothing, so the pinned run's own page
+    keeps the automatic baseline.
+    """
+    if monitor is None or monitor.baseline_run_id is None or monitor.baseline_run_id == run.pk:
+        return None
+    return (Run.objects.for_tenant(tenant).filter(pk=monitor.baseline_run_id)
+            .only("id", "tenant_id", "status", "created_at", "metrics").first())
+
+
 def median_metrics(metrics_list) -> dict:
     """The median of each compared figure across ``metrics_list`` (figures missing everywhere are left out)."""
     medians = {}
@@ -207,32 +319,31 @@ def comparison(current: dict, previous: dict | None, base: dict) -> list[dict]:
 
 
 def _compare(value, other, better: str) -> dict | None:
-    if not isinstance(other, int | float):
+    """The baseline or previous figure ``other`` and ``value``'s change from it (figures.change); None when unknown."""
+    if not figures.known(other):
         return None
-    if not isinstance(value, int | float) or other == 0:
-        return {"value": other, "change_pct": None, "verdict": ""}
-    change = (value - other) / abs(other) * 100.0
-    if abs(change) < 5:
-        verdict = "same"
-    elif (change > 0) == (better == "higher"):
-        verdict = "better"
-    else:
-        verdict = "worse"
-    return {"value": other, "change_pct": change, "verdict": verdict}
+    moved = figures.change(value, other, better) or {"pct": None, "verdict": ""}
+    return {"value": other, "change_pct": moved["pct"], "verdict": moved["verdict"]}
 
 
 def active_runs_by_agent(tenant, agent_ids) -> dict:
-    """{agent id: [the tenant's queued or running runs on it]}, in one query."""
+    """{agent id: [the tenant's queued or running runs on it]}, in one query.
+
+    A split run is listed under every agent that runs one of its active parts.
+    """
     runs = (
         Run.objects.for_tenant(tenant)
-        .filter(agent_id__in=agent_ids, status__in=RunStatus.active())
+        .filter(Q(agent_id__in=agent_ids)
+                | Q(parts__agent_id__in=agent_ids, parts__status__in=PartStatus.active()),
+                status__in=RunStatus.active())
+        .annotate(part_agent_id=F("parts__agent_id"))  # the filter's join: the matching part's agent
         .select_related("monitor")
         .only("id", "status", "agent_id", "created_at", "started_at", "monitor__name", "monitor__id")
         .order_by("created_at")
     )
     grouped = defaultdict(list)
     for run in runs:
-        grouped[run.agent_id].append(run)
+        grouped[run.agent_id or run.part_agent_id].append(run)
     return grouped
 
 

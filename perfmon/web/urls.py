@@ -5,7 +5,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from perfmon.web.views import account, agents, alerts, monitors, runs
+from perfmon.web.views import account, agents, alerts, compare, monitors, runs
 
 app_name = "web"
 
@@ -21,9 +21,14 @@ urlpatterns = [
     path("monitors/<str:monitor_id>/edit/", monitors.monitor_edit, name="monitor-edit"),
     path("monitors/<str:monitor_id>/delete/", monitors.monitor_delete, name="monitor-delete"),
     path("monitors/<str:monitor_id>/run/", monitors.monitor_run, name="monitor-run"),
+    path("monitors/<str:monitor_id>/baseline/", monitors.monitor_baseline, name="monitor-baseline"),
+    path("runs/", runs.run_list, name="runs"),
+    path("runs/compare/", compare.run_compare, name="run-compare"),  # before runs/<id>/: "compare" is no id
     path("runs/<str:run_id>/", runs.run_detail, name="run"),
     path("runs/<str:run_id>/live.json", runs.run_live, name="run-live"),
     path("runs/<str:run_id>/log.txt", runs.run_log, name="run-log"),
+    path("runs/<str:run_id>/series.csv", runs.run_series_csv, name="run-series-csv"),
+    path("runs/<str:run_id>/requests.csv", runs.run_requests_csv, name="run-requests-csv"),
     path("runs/<str:run_id>/cancel/", runs.run_cancel, name="run-cancel"),
     path("alerts/", alerts.alert_list, name="alerts"),
     path("alerts/<str:alert_id>/acknowledge/", alerts.alert_acknowledge, name="alert-acknowledge"),

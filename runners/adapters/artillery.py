@@ -1,6 +1,7 @@
 """Artillery (https://www.artillery.io, npm ``artillery``; scripts/install-artillery.sh).
 
-Command: ``artillery run [--config perfmon-variables.json] [--target URL] script.yml``.
+Command: ``artillery run [--config perfmon-variables.json] [--target URL]
+[--overrides PART_PHASES] script.yml``.
 
 Measurement: Artillery does not count an HTTP 500 as an error and writes no
 report when stopped early, so a plugin of ours (artillery_processor.js,
@@ -11,7 +12,11 @@ Artillery's ARTILLERY_PLUGINS / ARTILLERY_PLUGIN_PATH variables, so the
 user's YAML is run as written: their ``config.processor`` and hooks keep
 working, ours are added in front of theirs. Latency is got's
 ``timings.phases.total`` (request created .. body ended, whole ms); a
-connection error or timeout is a record with status 0.
+connection error or timeout is a record with status 0. Each record has the
+request's ``name`` (else ``METHOD path``), its method and, for a connection
+error, Artillery's own error key (``ECONNREFUSED``, ``ETIMEDOUT``: err.code,
+else its message) as the cause; the expect plugin's expectations, when the
+script enables it, become checks (``home: statusCode 200``).
 
 Parameters: every parameter is an environment variable (``{{ $env.NAME }}``
 in the YAML) and an Artillery variable (``{{ NAME }}``), the latter through
@@ -20,9 +25,20 @@ not show in the process list. TARGET, if given, is passed as ``--target``.
 RunSpec.duration_s is not used: the script's phases set the duration and
 the agent's time limit stops it.
 
-Exit codes: 0 = ran; 1 = Artillery could not run the script, or the
-script's own ``ensure`` checks failed (Artillery uses 1 for both; the log
-says which); 130/143 = stopped by SIGINT/SIGTERM. Both signals end it within
+A part of a split run (runners/split.py) runs the script with its own
+phases: ``--overrides '{"config":{"phases":[...]}}'`` replaces the script's
+``config.phases`` with the part's whole pieces of every phase's arrivals
+(runners/adapters/artillery_phases.py says how rates, counts, ramps and
+maxVusers divide and what is refused), so the parts' arrivals add up to the
+unsplit run's. The part also gets PERFMON_PART_INDEX, PERFMON_PART_COUNT,
+PERFMON_PART_SHARE and the execution segment in its environment
+(``{{ $env.PERFMON_PART_INDEX }}`` in the script).
+
+Exit codes: 0 = ran; 21 = ran, and the expect plugin saw failed
+expectations (they are in the result's checks; thresholds judge them);
+1 = Artillery could not run the script, or the script's own ``ensure``
+checks failed (Artillery uses 1 for both; the log says which); 130/143 =
+stopped by SIGINT/SIGTERM. Both signals end it within
 a second without a report; requests in flight are dropped, every finished
 one is already in the stream (one write per record).
 """
@@ -34,16 +50,20 @@ import os
 import re
 import shutil
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
+from runners.adapters import artillery_phases
 from runners.adapters.base import (
     Adapter,
     Command,
     RunSpec,
     StopPolicy,
     parameter_env,
+    split_env,
 )
 from runners.errors import InvalidSpec
+from runners.split import Split
 from runners.stream import RESULT_PATH_ENV, StreamReader
 
 PLUGIN_SOURCE = Path(__file__).with_name("artillery_processor.js")
@@ -103,20 +123,34 @@ class ArtilleryAdapter(Adapter):
     version_args = ("--version",)
     output_filename = "artillery-results.ndjson"
     reader_class = StreamReader
-    # 0 = ran; 1 = script error or failed ``ensure``; 130/143 = stopped by signal.
+    # 0 = ran; 21 = ran, the expect plugin saw failed expectations (they are checks);
+    # 1 = script error or failed ``ensure``; 130/143 = stopped by signal.
+    executed_exit_codes = {21: "artillery expectations failed (exit 21); the run executed"}
     exit_reasons = _EXIT_REASONS
     stop_policy = StopPolicy(
         signal=signal.SIGINT, grace_s=5.0,
         note="SIGINT or SIGTERM ends Artillery within a second (exit 130/143) without its "
              "report; requests in flight are dropped, finished ones are in our stream.")
 
+    def check_split(self, parameters: Mapping[str, str], split: Split, script: str | None = None) -> None:
+        """Refuse a split of the ``script``'s phases that some part cannot run (artillery_phases).
+
+        Artillery's load is in the script, not in the parameters: without the
+        script's text there is nothing to check and every split is accepted;
+        prepare() checks the phases of the script it runs either way.
+        """
+        if script is not None:
+            artillery_phases.check(artillery_phases.read_phases(script), split, parameters)
+
     def prepare(self, spec: RunSpec) -> Command:
         """Install our plugin in work_dir and build the ``artillery run`` command.
 
         Writes the parameters file (when there are parameters) beside the
         script, so relative paths in the script resolve as before; removes a
-        stale output file. Raises InvalidSpec for a bad parameter name or a
-        parameter ARTILLERY_PLUGINS that is not a JSON object.
+        stale output file. A part of a split run gets its phases in
+        ``--overrides``. Raises InvalidSpec for a bad parameter name, a
+        parameter ARTILLERY_PLUGINS that is not a JSON object, or a split
+        whose phases cannot be divided (check_split).
         """
         env = parameter_env(spec.parameters)
         work_dir = Path(spec.work_dir)
@@ -135,6 +169,13 @@ class ArtilleryAdapter(Adapter):
         target = spec.parameters.get(TARGET_PARAMETER)
         if target:
             argv += ["--target", str(target)]
+        if spec.split is not None:
+            phases = artillery_phases.read_phases(script.read_text(encoding="utf-8"))
+            # every part checks every part: they all refuse the same split, or none does
+            artillery_phases.check(phases, spec.split, env)
+            part, _ = artillery_phases.part_phases(phases, spec.split, env)
+            argv += ["--overrides", artillery_phases.overrides(part)]
+            env.update(split_env(spec))
         argv.append(str(script))
 
         user_plugin_path = env.get("ARTILLERY_PLUGIN_PATH")

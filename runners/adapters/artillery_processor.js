@@ -20,6 +20,16 @@
  * the moment the request was created (before DNS/connect); ms =
  * timings.phases.total, start until the response body ended (or the error).
  * Artillery's own http.response_time is phases.firstByte instead.
+ *
+ * Per record: name = the request's `name`, else "METHOD path"; method = the
+ * request's method; error (failed requests only) = err.code, else
+ * err.message, the key Artillery itself counts errors under (its
+ * errors.ECONNREFUSED, errors.ETIMEDOUT metrics).
+ *
+ * Checks: when the script uses Artillery's expect plugin (config.plugins.expect),
+ * every expectation it evaluates is written as a check line, named
+ * "<request name>: <type> <expected>" (e.g. "home: statusCode 200"), from the
+ * plugin:expect:expectations event it emits on the scenario's event emitter.
  */
 'use strict';
 
@@ -27,6 +37,7 @@ const fs = require('node:fs');
 
 const PATH_ENV = 'PERFMON_RESULT_PATH';
 const RECORDED = Symbol('perfmonRecorded');
+const LISTENING = Symbol('perfmonListening');
 
 let fd = null;
 
@@ -67,7 +78,30 @@ function requestName(req) {
   return `${req.method || 'GET'} ${path}`;
 }
 
-function perfmonAfterResponse(req, res, _context, _events, done) {
+function errorOf(err) {
+  if (!err) {
+    return 'no response';
+  }
+  return String(err.code || err.message || err);
+}
+
+// The expect plugin's verdicts on one response, one check line each.
+function writeExpectations(expectations, req) {
+  const name = requestName(req || {});
+  for (const result of (expectations && expectations.results) || []) {
+    write({ check: `${name}: ${result.type} ${result.expected}`, ok: Boolean(result.ok) });
+  }
+}
+
+function listenForExpectations(events) {
+  if (events && typeof events.on === 'function' && !events[LISTENING]) {
+    events[LISTENING] = true;
+    events.on('plugin:expect:expectations', writeExpectations);
+  }
+}
+
+function perfmonAfterResponse(req, res, _context, events, done) {
+  listenForExpectations(events); // ours runs first: listening before the expect plugin emits
   if (!req[RECORDED]) {
     req[RECORDED] = true;
     const timings = res.timings || {};
@@ -82,7 +116,8 @@ function perfmonAfterResponse(req, res, _context, _events, done) {
       ms: Math.max(0, ms),
       status: res.statusCode,
       ok: true, // Artillery judges no status code failed; the perfmon error rule does
-      name: requestName(req)
+      name: requestName(req),
+      method: String(req.method || 'GET')
     });
   }
   return done();
@@ -104,7 +139,9 @@ function perfmonOnError(err, req, _context, _events, done) {
       ms: Math.max(0, (end === undefined ? now : end) - start),
       status: typeof status === 'number' ? status : 0,
       ok: false,
-      name: requestName(req)
+      name: requestName(req),
+      method: String(req.method || 'GET'),
+      error: errorOf(err)
     });
   }
   return done();

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runners.builder import ResultBuilder
-from runners.errors import ParseError
+from runners.errors import InvalidSpec, ParseError
+from runners.requests import DEFAULT_MAX_NAMES
 from runners.result import Result, SeriesPoint
+from runners.split import Split
 from runners.validation import clean_parameters
 
 
@@ -44,6 +46,49 @@ class RunSpec:
     tool_path: str | None = None
     interval_s: float = 1.0
     apdex_t_ms: float = 500.0
+    #: this run's part of a split run (runners/split.py); None: the run is not split
+    split: Split | None = None
+    #: the per-request breakdown's cap on request names (runners/requests.py); the rest count as "other"
+    max_request_names: int = DEFAULT_MAX_NAMES
+
+
+def split_env(spec: RunSpec) -> dict[str, str]:
+    """The part's split as environment variables (PERFMON_PART_*), or none for a run that is not split."""
+    return spec.split.env() if spec.split is not None else {}
+
+
+def is_count_parameter(name: str, noun: str) -> bool:
+    """Whether a split run divides parameter ``name`` as a count of ``noun``s: ``threads``/``*_threads``, any case."""
+    lowered = name.lower()
+    return lowered == f"{noun}s" or lowered.endswith(f"_{noun}s")
+
+
+def split_counts(parameters: Mapping[str, str], split: Split, noun: str) -> dict[str, int]:
+    """The part's piece (Split.whole) of every ``noun`` count parameter (is_count_parameter).
+
+    Raises InvalidSpec naming the parameter when its value is not a whole
+    number or some part of the split would get none of it.
+    """
+    pieces = {}
+    for name, raw in parameters.items():
+        if not is_count_parameter(name, noun):
+            continue
+        text = str(raw).strip()
+        if not (text.isascii() and text.isdigit()):
+            raise InvalidSpec(f"{name}={raw!r} cannot be split over {split.count} parts: "
+                              f"a {noun} count must be a whole number")
+        total = int(text)
+        if split.smallest_whole(total) == 0:
+            raise InvalidSpec(f"{name}={total} cannot be split over {split.count} parts: "
+                              f"every part needs at least one {noun}")
+        pieces[name] = split.whole(total)
+    return pieces
+
+
+def part_properties(split: Split) -> dict[str, str]:
+    """The Java properties naming the part: ``perfmon.part.index``, ``.count`` and ``.share`` (a decimal)."""
+    return {"perfmon.part.index": str(split.index), "perfmon.part.count": str(split.count),
+            "perfmon.part.share": repr(float(split.share))}
 
 
 @dataclass(frozen=True)
@@ -113,6 +158,9 @@ class OutputReader(ABC):
     #: try to parse an unterminated last line at finish(); off for formats where
     #: a cut line can look valid (CSV numbers)
     parse_unterminated_tail = True
+    #: hand blank lines to parse_line too; for formats whose quoted fields span lines
+    #: (a JTL's messages), where a blank line can be part of a value
+    blank_lines_matter = False
 
     def __init__(self, path: Path, *, interval_s: float = 1.0, apdex_t_ms: float = 500.0,
                  builder: ResultBuilder | None = None):
@@ -128,7 +176,7 @@ class OutputReader(ABC):
     # -- for subclasses ---------------------------------------------------------
     @abstractmethod
     def parse_line(self, line: str) -> None:
-        """Parse one complete, non-blank line and feed ``self.builder``.
+        """Parse one complete line (non-blank, unless blank_lines_matter) and feed ``self.builder``.
 
         Raise ParseError(message) for bad content; the base adds file and line.
         """
@@ -140,7 +188,7 @@ class OutputReader(ABC):
     def _handle(self, raw: bytes) -> None:
         self._lineno += 1
         raw = raw.rstrip(b"\r")
-        if not raw.strip():
+        if not raw.strip() and not self.blank_lines_matter:
             return
         try:
             self.parse_line(raw.decode("utf-8"))
@@ -153,6 +201,15 @@ class OutputReader(ABC):
             raise ParseError(f"unreadable line ({exc.__class__.__name__}: {exc})",
                              self.path, self._lineno) from exc
         self._lines_ok += 1
+
+    def _handle_block(self, block: bytes) -> None:
+        """Handle complete lines: ``block`` is one or more lines joined by ``\\n`` (the last without it).
+
+        Readers whose format allows it override this to skip or decode many
+        lines at once; whatever they do must equal handling each line alone.
+        """
+        for raw in block.split(b"\n"):
+            self._handle(raw)
 
     def _read_new(self, limit: int | None) -> None:
         try:
@@ -175,10 +232,13 @@ class OutputReader(ABC):
             self._offset += len(chunk)
             if budget is not None:
                 budget -= len(chunk)
-            lines = (self._pending + chunk).split(b"\n")
-            self._pending = lines.pop()
-            for raw in lines:
-                self._handle(raw)
+            data = self._pending + chunk
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                self._pending = data[cut + 1:]
+                self._handle_block(data[:cut])
+            else:
+                self._pending = data
             # closing intervals as we go frees their histograms: memory stays flat
             self._unreported.extend(self.builder.take_completed_series())
             if len(self._pending) > self.max_line_bytes:
@@ -259,20 +319,31 @@ class Adapter(ABC):
         Raises InvalidSpec for parameters the tool cannot take.
         """
 
+    def check_split(self, parameters: Mapping[str, str], split: Split, script: str | None = None) -> None:
+        """Raise InvalidSpec when a run with ``parameters`` (and ``script``) cannot be split as ``split`` says.
+
+        The control plane calls this for every part before it places a split run
+        (and when a monitor with a distribution is saved), so a split that would
+        give some part no load is refused up front; ``prepare`` applies the split.
+        By default every split is accepted.
+        """
+        return None
+
     #: the OutputReader subclass reading this tool's output file (or override file_reader)
     reader_class: type[OutputReader] | None = None
 
     def reader(self, spec: RunSpec) -> OutputReader:
         """Return an incremental reader of the command's output_path."""
         return self.file_reader(self.output_path(spec), interval_s=spec.interval_s,
-                                apdex_t_ms=spec.apdex_t_ms)
+                                apdex_t_ms=spec.apdex_t_ms, max_request_names=spec.max_request_names)
 
-    def file_reader(self, path: Path, *, interval_s: float = 1.0,
-                    apdex_t_ms: float = 500.0) -> OutputReader:
+    def file_reader(self, path: Path, *, interval_s: float = 1.0, apdex_t_ms: float = 500.0,
+                    max_request_names: int = DEFAULT_MAX_NAMES) -> OutputReader:
         """Return a reader of an output file of this tool at ``path`` (used by summarize)."""
         if self.reader_class is None:
             raise NotImplementedError(f"{type(self).__name__} sets no reader_class")
-        return self.reader_class(path, interval_s=interval_s, apdex_t_ms=apdex_t_ms)
+        builder = ResultBuilder(interval_s, apdex_t_ms=apdex_t_ms, max_names=max_request_names)
+        return self.reader_class(path, interval_s=interval_s, apdex_t_ms=apdex_t_ms, builder=builder)
 
     #: exit codes other than 0 that still mean the run executed (e.g. k6's 99), with the reason
     executed_exit_codes: dict[int, str] = {}

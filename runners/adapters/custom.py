@@ -9,6 +9,14 @@ script writes the perfmon result stream v1 (runners/stream.py,
 docs/custom-tools.md) to that path, appending and flushing as it goes so the
 agent can show series while it runs.
 
+A part of a split run (runners/split.py) gets its share in the
+environment: PERFMON_PART_INDEX (0-based), PERFMON_PART_COUNT,
+PERFMON_PART_SHARE (a decimal), PERFMON_EXECUTION_SEGMENT (the part's
+``start:end`` fractions, e.g. ``1/3:2/3``) and
+PERFMON_EXECUTION_SEGMENT_SEQUENCE (every part's boundaries, ``0,1/3,2/3,1``).
+The script divides its own load by them; docs/distributed-tools.md
+shows how to take an exact whole piece of a count.
+
 Exit codes: 0 = ran; anything else is an execution error. Stop: SIGTERM,
 then SIGKILL after 10 s; whatever complete lines the script wrote are read.
 """
@@ -18,7 +26,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from runners.adapters.base import Adapter, Command, RunSpec, StopPolicy, parameter_env
+from runners.adapters.base import Adapter, Command, RunSpec, StopPolicy, parameter_env, split_env
 from runners.stream import RESULT_PATH_ENV, StreamReader
 
 DURATION_ENV = "PERFMON_DURATION_S"
@@ -38,9 +46,11 @@ class CustomAdapter(Adapter):
     def prepare(self, spec: RunSpec) -> Command:
         """Build ``script RESULT_PATH``; removes a stale output file.
 
-        Raises InvalidSpec for bad parameter names.
+        A part of a split run also gets PERFMON_PART_* and the execution
+        segment in its environment. Raises InvalidSpec for bad parameter names.
         """
         env = parameter_env(spec.parameters)
+        env.update(split_env(spec))
         out = self.output_path(spec)
         out.unlink(missing_ok=True)
         env[RESULT_PATH_ENV] = str(out)

@@ -21,6 +21,19 @@ parameter names are environment variable names), written to a java argument
 file (``perfmon-gatling.args``, mode 0600) so values stay out of the process
 list, and environment variables (``System.getenv("NAME")``).
 
+A part of a split run (runners/split.py) divides user counts: every
+parameter named ``users`` or ending in ``_users`` (any case: USERS,
+login_users) must be a whole number and becomes the part's piece of it,
+``Split.whole(n)`` (the pieces of all parts add up to n), in the system
+property and the environment variable alike; a simulation that injects
+``atOnceUsers(Integer.getInteger("USERS", 1))`` or
+``rampUsers(Integer.getInteger("USERS", 1)).during(...)`` needs no change.
+The part is also passed ``-Dperfmon.part.index``, ``-Dperfmon.part.count``
+and ``-Dperfmon.part.share`` (a decimal such as 0.6, to scale anything else,
+e.g. a rate) in the argument file, and PERFMON_PART_* in the environment.
+Durations are not changed. A split that gives some part no user of a users
+parameter is refused (check_split).
+
 Exit codes: 0 ok; 2 = the simulation's own Gatling assertions failed, the
 run executed (ok); 1 = invalid arguments or the simulation crashed; 3 = our
 launcher: the simulation does not compile.
@@ -39,6 +52,7 @@ import os
 import re
 import shutil
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 from runners.adapters.base import (
@@ -46,9 +60,14 @@ from runners.adapters.base import (
     Command,
     RunSpec,
     StopPolicy,
+    is_count_parameter,
     parameter_env,
+    part_properties,
+    split_counts,
+    split_env,
 )
 from runners.adapters.gatling_log import SimulationLogReader
+from runners.split import Split
 
 RESULTS_DIRNAME = "gatling-results"
 ARGS_FILENAME = "perfmon-gatling.args"
@@ -58,6 +77,16 @@ _EXIT_REASONS = {
     130: "gatling stopped by SIGINT (exit 130)",
     143: "gatling stopped by SIGTERM (exit 143)",
 }
+
+
+def is_users_parameter(name: str) -> bool:
+    """Whether a split run divides parameter ``name`` as a user count: ``users`` or ``*_users``, any case."""
+    return is_count_parameter(name, "user")
+
+
+def split_users(parameters: Mapping[str, str], split: Split) -> dict[str, int]:
+    """The part's piece of every users parameter; InvalidSpec when some part gets none (split_counts)."""
+    return split_counts(parameters, split, "user")
 
 
 def _argfile_line(name: str, value: str) -> str:
@@ -91,14 +120,24 @@ class GatlingAdapter(Adapter):
              "(exit 143/130) without flushing simulation.log's 8 KiB buffer; the records "
              "already written parse, the cut last one is ignored (partial).")
 
+    def check_split(self, parameters: Mapping[str, str], split: Split, script: str | None = None) -> None:
+        """Refuse a split that gives some part no user of a users parameter (split_users)."""
+        split_users(parameters, split)
+
     def prepare(self, spec: RunSpec) -> Command:
         """Build the launcher command; writes the argument file, removes stale results.
 
         ``output_path`` is the results folder; Gatling creates
-        ``<run id>/simulation.log`` in it. Raises InvalidSpec for a bad
-        parameter name or a value with a NUL byte.
+        ``<run id>/simulation.log`` in it. A part of a split run gets its
+        piece of every users parameter and the perfmon.part.* properties (the
+        module docstring). Raises InvalidSpec for a bad parameter name, a
+        value with a NUL byte, or a split check_split refuses.
         """
         env = parameter_env(spec.parameters)
+        properties = dict(env)
+        if spec.split is not None:
+            env.update({name: str(n) for name, n in split_users(env, spec.split).items()})
+            properties = {**env, **part_properties(spec.split)}
         work_dir = Path(spec.work_dir)
         script = Path(spec.script_path)
         if not script.is_absolute():
@@ -106,12 +145,13 @@ class GatlingAdapter(Adapter):
         results = self.output_path(spec)
         shutil.rmtree(results, ignore_errors=True)
         argv = [self.executable(spec)]
-        if env:
+        if properties:
             args = work_dir / ARGS_FILENAME
-            write_argfile(args, env)
+            write_argfile(args, properties)
             argv.append(f"@{args}")
         argv += ["-Dgatling.data.enableAnalytics=false", "-Dgatling.http.warmUpUrl=",
                  "--results-folder", str(results.absolute()), "--no-reports", str(script)]
+        env.update(split_env(spec))
         env["PERFMON_GATLING_CLASSES"] = str(work_dir / ".gatling-classes")
         return Command(argv=argv, env=env, cwd=work_dir, output_path=results,
                        stop=self.stop_policy)

@@ -23,7 +23,12 @@ Gatling measures), ``failed`` = KO. The log has no HTTP status: an OK request
 is given status 200 (Gatling's default check accepts 2xx and 304), a KO one
 the status its message names (``status.find.in([200, 209], 304), found
 500`` gives 500) or 0 (no response, or a failed check of the user's). Name:
-the request name, prefixed by its groups (``group / name``).
+the request name, prefixed by its groups (``group / name``). ``error`` (a
+KO request's cause) is its KO message as Gatling's reports show it (a
+failed check such as ``status.find.in([200, 209], 304), found 500``, or the
+exception the request failed with). The log has no
+HTTP method (``method`` is ""), and a check's passes are not logged, only
+its failures as KO messages, so Gatling reports no checks.
 
 While running: Gatling buffers the log in 8 KiB and writes it only when the
 buffer is full (about 370 requests) and at the end. Series therefore appear
@@ -239,7 +244,7 @@ class SimulationLogReader(OutputReader):
             self.builder.add(RequestRecord(
                 ts=(self._run_start_ms + start) / 1000.0, latency_ms=float(end - start),
                 status=status_of(ok, message), failed=not ok,
-                name=" / ".join([*groups, name])))
+                name=" / ".join([*groups, name]) if groups else name, error="" if ok else message))
         elif kind == _USER:
             cur.int32()
             cur.boolean()

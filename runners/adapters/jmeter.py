@@ -7,24 +7,51 @@ Output: the JTL as CSV with a header line (``print_field_names``), flushed
 after every sample (``autoflush``), timestamps in epoch ms and taken at the
 START of the sample (``sampleresult.timestamp.start``). The reader finds
 columns by the header, so the field set may vary; it needs ``timeStamp``,
-``elapsed``, ``responseCode`` and ``success`` (``label`` is used when
-present). Free-text columns that may hold commas, quotes or newlines
-(response and failure messages) are not written, and sub-results are not
-saved (a sampler's embedded resources are inside its own sample), so one
-line is one sample as JMeter's own listeners count it; a Transaction
-Controller's own sample is a line too, as in JMeter's reports. A quoted
-field spanning lines is still read correctly.
+``elapsed``, ``responseCode`` and ``success`` (``label``,
+``responseMessage`` and ``failureMessage`` are used when present).
+Sub-results are not saved (a sampler's embedded resources are inside its
+own sample), so one line is one sample as JMeter's own listeners count it;
+a Transaction Controller's own sample is a line too, as in JMeter's
+reports. JMeter quotes a message holding commas, quotes or newlines (an
+assertion's failure message often spans lines); such a field is read whole.
 
 One record per line: ``ts`` = timeStamp / 1000, ``latency_ms`` = elapsed
 (JMeter's whole-millisecond time from just before sending to the last byte
 received), ``status`` = responseCode when it is numeric, else 0 (JMeter
 writes e.g. ``Non HTTP response code: java.net.ConnectException`` when
-there was no response), ``failed`` = not success (assertions included).
+there was no response), ``failed`` = not success (assertions included),
+``name`` = label. ``error`` (why a failed sample failed, see error_of) is
+the failed assertion's ``failureMessage``; without one, for a sample with
+no response, JMeter's exception (``java.net.ConnectException: Connection
+refused``, from responseCode and responseMessage); for one failed with a
+status >= 400, nothing: the breakdown counts it as ``HTTP <status>``. The
+JTL has no HTTP method, so ``method`` is "", and no assertion names (a CSV
+JTL keeps only the first failure's message), so JMeter reports no checks.
+
+The load level (each series point's ``vus``): JMeter saves the active
+thread counts with each sample (``thread_counts``: the ``grpThreads`` and
+``allThreads`` columns); ``allThreads``, the threads of all thread groups,
+is fed to ResultBuilder.add_vus at the sample's end, in the interval the
+sample counts in (the most of them is each interval's ``vus``). A JTL
+without the column gives ``vus`` None.
 
 Parameters: a JMeter property each (``${__P(NAME,default)}`` in the plan),
 written to ``perfmon.properties`` (mode 0600, passed with ``-q``) so values
 stay out of the process list, and environment variables (plans can read
 them with ``${__groovy(System.getenv('NAME'))}``).
+
+A part of a split run (runners/split.py) divides thread counts: every
+parameter named ``threads`` or ending in ``_threads`` (any case: THREADS,
+login_threads) must be a whole number and becomes the part's piece of it,
+``Split.whole(n)`` (the pieces of all parts add up to n), in the property
+and the environment variable alike; a plan that sets its thread group's
+count from ``${__P(THREADS,1)}`` needs no change. The part is also passed
+``-Jperfmon.part.index``, ``-Jperfmon.part.count`` and
+``-Jperfmon.part.share`` (a decimal such as 0.6) for the plan to scale
+anything else (a throughput timer's rate) with, and PERFMON_PART_* in the
+environment. Ramp-up, duration and loops are not changed: each part ramps
+its threads over the same time. A split that gives some part no thread of
+a thread parameter is refused (check_split).
 
 Exit codes: JMeter 5.6 exits 0 when the plan ran, even when samples failed
 (the errors are in the JTL); 1 when the plan cannot be loaded or JMeter
@@ -46,6 +73,7 @@ import csv
 import os
 import re
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 from runners.adapters.base import (
@@ -54,11 +82,16 @@ from runners.adapters.base import (
     OutputReader,
     RunSpec,
     StopPolicy,
+    is_count_parameter,
     parameter_env,
+    part_properties,
+    split_counts,
+    split_env,
 )
 from runners.errors import ParseError
 from runners.records import RequestRecord
 from runners.result import Result
+from runners.split import Split
 
 PROPERTIES_FILENAME = "perfmon.properties"
 LOG_FILENAME = "jmeter.log"
@@ -74,9 +107,12 @@ RESULT_PROPERTIES = {
     "jmeter.save.saveservice.label": "true",
     "jmeter.save.saveservice.response_code": "true",
     "jmeter.save.saveservice.successful": "true",
-    "jmeter.save.saveservice.response_message": "false",
-    "jmeter.save.saveservice.assertion_results_failure_message": "false",
+    # a failed sample's cause (JTLReader.error_of)
+    "jmeter.save.saveservice.response_message": "true",
+    "jmeter.save.saveservice.assertion_results_failure_message": "true",
     "jmeter.save.saveservice.subresults": "false",
+    # grpThreads and allThreads: the load level of each series interval
+    "jmeter.save.saveservice.thread_counts": "true",
     "sampleresult.timestamp.start": "true",
     # no UDP shutdown listener: see the module docstring
     "jmeterengine.nongui.port": "0",
@@ -88,6 +124,16 @@ _EXIT_REASONS = {
     130: "jmeter stopped by SIGINT (exit 130)",
     143: "jmeter stopped by SIGTERM (exit 143)",
 }
+
+
+def is_thread_parameter(name: str) -> bool:
+    """Whether a split run divides parameter ``name`` as a thread count: ``threads`` or ``*_threads``, any case."""
+    return is_count_parameter(name, "thread")
+
+
+def split_threads(parameters: Mapping[str, str], split: Split) -> dict[str, int]:
+    """The part's thread count of every thread parameter; InvalidSpec when some part gets none (split_counts)."""
+    return split_counts(parameters, split, "thread")
 
 
 def _escape_property(text: str, *, key: bool) -> str:
@@ -127,21 +173,44 @@ def write_properties(path: Path, properties: dict[str, str]) -> None:
         f.write("# written by perfmon: the run's parameters\n" + body)
 
 
+_NON_HTTP_CODE = "Non HTTP response code: "
+_NON_HTTP_MESSAGE = "Non HTTP response message: "
+
+
+def error_of(status: int, code: str, message: str, failure: str) -> str:
+    """Why a failed sample failed: its assertion's failure message, else what JMeter says (see above)."""
+    failure = failure.strip()
+    if failure:
+        return failure
+    if status == 0:  # "Non HTTP response code: java.net.ConnectException" + its message
+        kind = code.removeprefix(_NON_HTTP_CODE).strip()
+        text = message.removeprefix(_NON_HTTP_MESSAGE).strip()
+        return f"{kind}: {text}" if kind and text else kind or text
+    if status < 400:  # failed by something other than its status: JMeter's message, if any
+        return message.strip()
+    return ""
+
+
 class JTLReader(OutputReader):
     """Reads a CSV JTL with a header line: one RequestRecord per sample line."""
 
     # a cut line of numbers looks valid ("1795396470367,8" for elapsed 81): never guess
     parse_unterminated_tail = False
+    # an assertion's failure message holds blank lines inside its quotes
+    blank_lines_matter = True
 
     def __init__(self, path: Path, **kwargs):
         super().__init__(path, **kwargs)
         self._columns: dict[str, int] | None = None
+        self._all_threads: int | None = None  # the allThreads column, when the JTL has it
         self._open_quote = ""  # lines of a record whose quoted field spans lines
 
     def parse_line(self, line: str) -> None:
         if self._open_quote:
             line = self._open_quote + "\n" + line
             self._open_quote = ""
+        elif not line.strip():
+            return  # a blank line between records
         if line.count('"') % 2:
             if len(line) > self.max_line_bytes:
                 raise ParseError("unterminated quoted field")
@@ -153,6 +222,7 @@ class JTLReader(OutputReader):
             raise ParseError(f"not a CSV line ({exc})") from exc
         if self._columns is None:
             self._columns = self._header(fields)
+            self._all_threads = self._columns.get("allThreads")
             return
         self._sample(fields)
 
@@ -202,9 +272,22 @@ class JTLReader(OutputReader):
         # "Non HTTP response code: ..." (no response) and other non-numeric codes: status 0
         status = int(code) if code.isdigit() and len(code) <= 3 else 0
         label = columns.get("label")
+        failed = success == "false"
+        error = ""
+        if failed or status >= 400 or status == 0:
+            message, failure = columns.get("responseMessage"), columns.get("failureMessage")
+            error = error_of(status, code, fields[message] if message is not None else "",
+                             fields[failure] if failure is not None else "")
+        threads = fields[self._all_threads] if self._all_threads is not None else None
+        if threads is not None and not threads.isdigit():
+            raise ParseError(f"allThreads must be a whole number, got {threads!r}")
+        ts, latency_ms = int(stamp) / 1000.0, max(float(elapsed), 0.0)
         self.builder.add(RequestRecord(
-            ts=int(stamp) / 1000.0, latency_ms=max(float(elapsed), 0.0), status=status,
-            failed=success == "false", name=fields[label] if label is not None else ""))
+            ts=ts, latency_ms=latency_ms, status=status,
+            failed=failed, name=fields[label] if label is not None else "", error=error))
+        if threads is not None:
+            # at its end, in the interval the sample counts in: JMeter counts threads as it ends
+            self.builder.add_vus(ts + latency_ms / 1000.0, int(threads))
 
 
 class JMeterAdapter(Adapter):
@@ -223,13 +306,23 @@ class JMeterAdapter(Adapter):
              "(exit 143/130); samples in flight are lost, every completed one is already in "
              "the JTL (autoflush). Its UDP shutdown port is turned off.")
 
+    def check_split(self, parameters: Mapping[str, str], split: Split, script: str | None = None) -> None:
+        """Refuse a split that gives some part no thread of a thread parameter (split_threads)."""
+        split_threads(parameters, split)
+
     def prepare(self, spec: RunSpec) -> Command:
         """Build ``jmeter -n``; writes perfmon.properties and removes a stale JTL and log.
 
-        Raises InvalidSpec for a parameter name that is not a valid
-        environment variable name or a value with a NUL byte.
+        A part of a split run gets its piece of every thread parameter and
+        the perfmon.part.* properties (the module docstring). Raises
+        InvalidSpec for a parameter name that is not a valid environment
+        variable name, a value with a NUL byte, or a split check_split refuses.
         """
         env = parameter_env(spec.parameters)
+        part = {}
+        if spec.split is not None:
+            env.update({name: str(n) for name, n in split_threads(env, spec.split).items()})
+            part = part_properties(spec.split)
         work_dir = Path(spec.work_dir)
         script = Path(spec.script_path)
         if not script.is_absolute():
@@ -244,7 +337,8 @@ class JMeterAdapter(Adapter):
             props = work_dir / PROPERTIES_FILENAME
             write_properties(props, env)
             argv += ["-q", str(props)]
-        argv += [f"-J{name}={value}" for name, value in RESULT_PROPERTIES.items()]
+        argv += [f"-J{name}={value}" for name, value in {**RESULT_PROPERTIES, **part}.items()]
+        env.update(split_env(spec))
         return Command(argv=argv, env=env, cwd=work_dir, output_path=out, stop=self.stop_policy)
 
     def detect_version(self, output: str) -> str | None:

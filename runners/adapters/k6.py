@@ -10,11 +10,21 @@ Output: the JSON output is NDJSON written while k6 runs. Each request gives
 an ``http_req_duration`` Point: ``value`` = elapsed ms, ``time`` = when the
 sample was emitted, i.e. the END of the request (start = time - value),
 tags ``status`` (0 = no response) and ``expected_response`` ("false" = k6
-judged it failed). Only those Points are decoded; every other line is only
-checked to be a JSON object line, which keeps large files fast to read.
+judged it failed). Only those Points (and ``checks`` and ``vus``
+Points) are decoded; every other line is only checked to be a JSON object
+line, which keeps large files fast to read: a block of lines that are all
+``{...}`` is checked at once, the lines naming those metrics are found by a
+byte search and only they are decoded (with orjson where it is installed).
+Any line the fast path is unsure of is read by the line-by-line parser, so
+both give the same figures and the same errors.
 
 Exit codes: 0 ok; 99 = the script's own k6 thresholds failed, the run still
-executed (ok); everything else is an execution error. SIGINT and SIGTERM
+executed (ok); everything else is an execution error.
+
+A part of a split run adds ``--execution-segment <its segment>
+--execution-segment-sequence <all parts>`` (runners/split.py), so k6 itself
+divides VUs, iterations and arrival rates and keeps ``exec.vu.idInTest``
+unique across the parts, plus ``-e PERFMON_PART_*``. SIGINT and SIGTERM
 both make k6 stop and flush its JSON output.
 """
 
@@ -27,6 +37,11 @@ import re
 import signal
 from pathlib import Path
 
+try:  # a fast JSON decoder where installed (the agent and server extras); json gives the same figures
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    _fast_loads = json.loads
+
 from runners.adapters.base import (
     Adapter,
     Command,
@@ -34,9 +49,9 @@ from runners.adapters.base import (
     RunSpec,
     StopPolicy,
     parameter_env,
+    split_env,
 )
 from runners.errors import ParseError
-from runners.records import RequestRecord
 
 # https://grafana.com/docs/k6/latest/reference/k6-exit-codes/ (errext/exitcodes)
 EXIT_CODES = {
@@ -86,11 +101,170 @@ def parse_time(text: str) -> float:
     return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
 
 
+_TIME_HEAD = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)", re.ASCII)
+_ZONE = re.compile(r"[+-]\d\d:\d\d", re.ASCII)
+_head_seconds: dict[str, int] = {}
+_zone_seconds: dict[str, int] = {"Z": 0}
+
+
+def _fast_time(text) -> float | None:
+    """parse_time for the plain form k6 writes (ASCII, an optional fraction), else None.
+
+    The same arithmetic as parse_time (whole seconds as integers, then the
+    fraction), with the date-to-second part of the text memoised.
+    """
+    if type(text) is not str or len(text) < 20:
+        return None
+    head = text[:19]
+    seconds = _head_seconds.get(head)
+    if seconds is None:
+        match = _TIME_HEAD.fullmatch(head)
+        if not match:
+            return None
+        day, hh, mm, ss = match.groups()
+        seconds = _day_epoch(day) + int(hh) * 3600 + int(mm) * 60 + int(ss)
+        if len(_head_seconds) > 4096:
+            _head_seconds.clear()
+        _head_seconds[head] = seconds
+    if text[-1] == "Z":
+        zone, frac = "Z", text[19:-1]
+    else:
+        zone, frac = text[-6:], text[19:-6]
+    offset = _zone_seconds.get(zone)
+    if offset is None:
+        if not _ZONE.fullmatch(zone):
+            return None
+        sign = 1 if zone[0] == "+" else -1
+        offset = _zone_seconds[zone] = sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    if not frac:
+        return (seconds - offset) + 0.0
+    digits = frac[1:]
+    if frac[0] != "." or not 1 <= len(digits) <= 9 or not digits.isascii() or not digits.isdigit():
+        return None
+    return (seconds - offset) + int(digits) / 10 ** len(digits)
+
+
+def _error_of(tags: dict) -> str:
+    """A failed request's cause from k6's tags: its ``error`` message, else its ``error_code``.
+
+    Codes 1400..1599 only restate the HTTP status (1000 + status), which the
+    breakdown counts as ``HTTP <status>`` already: they give no cause of their own.
+    """
+    message = tags.get("error")
+    if isinstance(message, str) and message:
+        return message
+    code = str(tags.get("error_code") or "")
+    if code.isdigit() and not 1400 <= int(code) < 1600:
+        return f"k6 error {code}"
+    return ""
+
+
+_NEEDLES = (b'"http_req_duration"', b'"checks"', b'"vus"')
+
+
 class K6Reader(OutputReader):
     """Reads k6's ``--out json`` NDJSON: one RequestRecord per http_req_duration Point."""
 
+    def _handle_block(self, block: bytes) -> None:
+        # Every line "{...}" exactly (no blank lines, no CR, no spaces at the edges): then the
+        # lines that are none of the metrics read are valid as they are, unread.
+        lines = block.count(b"\n") + 1
+        if not (block[:1] == b"{" and block[-1:] == b"}" and block.count(b"}\n{") == lines - 1):
+            super()._handle_block(block)
+            return
+        if not block.isascii():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                super()._handle_block(block)
+                return
+        ends: dict[int, int] = {}
+        find, rfind = block.find, block.rfind
+        for needle in _NEEDLES:
+            at = find(needle)
+            while at >= 0:
+                start = rfind(b"\n", 0, at) + 1
+                end = find(b"\n", at)
+                if end < 0:
+                    end = len(block)
+                ends[start] = end
+                at = find(needle, end)
+        first, ok = self._lineno, self._lines_ok
+        for start in sorted(ends):
+            line = block[start:ends[start]]
+            try:
+                if b'"http_req_duration"' in line:
+                    done = self._fast_duration(line)
+                elif b'"Point"' in line and b'"checks"' in line:
+                    done = self._fast_check(line)
+                else:
+                    done = False
+            except Exception:  # the line-by-line parser says what is wrong
+                done = False
+            if not done:
+                self._lineno = first + block.count(b"\n", 0, start)
+                self._handle(line)
+        self._lineno, self._lines_ok = first + lines, ok + lines
+
+    def _fast_duration(self, line: bytes) -> bool:
+        """parse_line for an http_req_duration line; False (nothing counted) for anything unusual."""
+        obj = _fast_loads(line)
+        if type(obj) is not dict:
+            return False
+        if obj.get("type") != "Point" or obj.get("metric") != "http_req_duration":
+            return True
+        data = obj.get("data")
+        if type(data) is not dict:
+            return False
+        value = data.get("value")
+        kind = type(value)
+        if not (kind is int or (kind is float and math.isfinite(value))):
+            return False
+        tags = data.get("tags") or {}
+        if type(tags) is not dict:
+            return False
+        raw_status = tags.get("status") or "0"
+        if type(raw_status) is not str or not raw_status.isascii() or not raw_status.isdigit():
+            return False
+        name, method = tags.get("name", ""), tags.get("method", "")
+        if type(name) is not str or type(method) is not str:
+            return False
+        end = _fast_time(data.get("time"))
+        if end is None:
+            return False
+        status = int(raw_status)
+        latency = max(float(value), 0.0)
+        failed = tags.get("expected_response") == "false"
+        self.builder.add_request(end - latency / 1000.0, latency, status, failed, name, method,
+                                 _error_of(tags) if (failed or status >= 400 or status == 0) else "")
+        return True
+
+    def _fast_check(self, line: bytes) -> bool:
+        """_check for a checks line; False (nothing counted) for anything unusual."""
+        obj = _fast_loads(line)
+        if type(obj) is not dict:
+            return False
+        data = obj.get("data")
+        if obj.get("type") != "Point" or obj.get("metric") != "checks" or type(data) is not dict:
+            return True
+        tags = data.get("tags") or {}
+        name = tags.get("check") if type(tags) is dict else None
+        value = data.get("value")
+        kind = type(value)
+        if type(name) is not str or not (kind is int or kind is float):
+            return False
+        self.builder.add_check(name, passed=value > 0)
+        return True
+
     def parse_line(self, line: str) -> None:
         if '"http_req_duration"' not in line:
+            if '"Point"' in line:
+                if '"checks"' in line:
+                    self._check(line)
+                    return
+                if '"vus"' in line:
+                    self._vus(line)
+                    return
             stripped = line.strip()
             if not (stripped.startswith("{") and stripped.endswith("}")):
                 raise ParseError("not a k6 JSON output line (expected one JSON object)")
@@ -119,9 +293,45 @@ class K6Reader(OutputReader):
             raise ParseError(f"bad status tag {raw_status!r}") from exc
         latency = max(float(value), 0.0)
         end = parse_time(data.get("time"))
-        self.builder.add(RequestRecord(
-            ts=end - latency / 1000.0, latency_ms=latency, status=status,
-            failed=tags.get("expected_response") == "false", name=str(tags.get("name", ""))))
+        failed = tags.get("expected_response") == "false"
+        self.builder.add_request(
+            end - latency / 1000.0, latency, status, failed, str(tags.get("name", "")),
+            str(tags.get("method", "")), _error_of(tags) if (failed or status >= 400 or status == 0) else "")
+
+    def _vus(self, line: str) -> None:
+        """A ``vus`` Point: how many VUs were active at its time (k6 samples it every second)."""
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"not JSON ({exc.msg} at column {exc.colno})") from exc
+        data = obj.get("data") if isinstance(obj, dict) else None
+        if obj.get("type") != "Point" or obj.get("metric") != "vus" or not isinstance(data, dict):
+            return
+        value = data.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ParseError(f"vus value must be a number from 0, got {value!r}")
+        try:
+            self.builder.add_vus(parse_time(data.get("time")), int(value))
+        except ValueError as exc:
+            raise ParseError(str(exc)) from exc
+
+    def _check(self, line: str) -> None:
+        """A ``checks`` Point: one evaluation of the check named by its ``check`` tag (value 1 passed)."""
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"not JSON ({exc.msg} at column {exc.colno})") from exc
+        data = obj.get("data") if isinstance(obj, dict) else None
+        if obj.get("type") != "Point" or obj.get("metric") != "checks" or not isinstance(data, dict):
+            return
+        tags = data.get("tags") or {}
+        name = tags.get("check") if isinstance(tags, dict) else None
+        if not isinstance(name, str):
+            raise ParseError("k6 checks Point without a check tag")
+        value = data.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParseError(f"checks value must be a number, got {value!r}")
+        self.builder.add_check(name, passed=value > 0)
 
 
 class K6Adapter(Adapter):
@@ -149,6 +359,12 @@ class K6Adapter(Adapter):
                 "--no-usage-report", "--quiet", "--no-color"]
         for name, value in env.items():
             argv += ["-e", f"{name}={value}"]
+        if spec.split is not None:
+            # k6 divides VUs, iterations and arrival rates itself, striping VU ids over the segments.
+            argv += ["--execution-segment", spec.split.segment(),
+                     "--execution-segment-sequence", spec.split.sequence()]
+            for name, value in split_env(spec).items():
+                argv += ["-e", f"{name}={value}"]
         argv.append(str(Path(spec.script_path)))
         env["K6_NO_USAGE_REPORT"] = "true"
         return Command(argv=argv, env=env, cwd=Path(spec.work_dir), output_path=out,

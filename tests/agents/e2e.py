@@ -49,7 +49,8 @@ class LiveControlPlane:
     def start(self) -> LiveControlPlane:
         self.starts += 1
         argv = [str(BIN / "gunicorn"), "perfmon.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                "--workers", "1", "--threads", "8", "--graceful-timeout", "1", "--access-logfile", "-"]
+                "--workers", "1", "--threads", "8", "--graceful-timeout", "1", "--access-logfile", "-",
+                "--control-socket", str(self.log_dir / f"gunicorn-{self.port}.ctl")]
         self.process = Process(f"web-{self.port}-{self.starts}", argv, self.env, self.log_dir)
         try:
             wait_for(self._healthy, 60, f"the control plane on port {self.port}", 0.2)

@@ -55,11 +55,12 @@ def test_a_missing_config_says_how_to_enroll(tmp_path):
 def test_incomplete_or_invalid_configs_name_the_problem(tmp_path):
     path = tmp_path / "agent.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, json.dumps({"server_url": "http://x", "capacity": 0}).encode())
+    os.write(fd, json.dumps({"server_url": "http://x", "capacity": 0, "max_request_names": 0}).encode())
     os.close(fd)
     with pytest.raises(ConfigError) as info:
         load(path)
     assert "credential is missing" in str(info.value) and "capacity must be" in str(info.value)
+    assert "max_request_names must be an integer from 1 to 10000" in str(info.value)
 
 
 def test_default_path_follows_the_environment(monkeypatch, tmp_path):

@@ -49,8 +49,9 @@ def test_posts_are_sent_in_order_with_the_result_last(tmp_path, plane):
     assert reporter.wait_idle(10)
     reporter.stop()
     kinds = [path.rsplit("/", 1)[1] for path, _ in plane.posts()]
-    assert kinds == ["series", "logs"] * 5 + ["result"]
-    assert [b["points"][0]["seq"] for _, b in plane.posts("series")] == list(range(5))
+    assert kinds == ["series", "logs", "result"]  # what was spooled together goes in one post per kind
+    assert [p["seq"] for _, b in plane.posts("series") for p in b["points"]] == list(range(5))
+    assert [c["seq"] for _, b in plane.posts("logs") for c in b["chunks"]] == list(range(5))
     assert all(auth == "Bearer pma_test_secret" for _, _, auth in plane.received)
     assert list((tmp_path / "spool").glob("*.json")) == []
 
@@ -206,3 +207,38 @@ def test_runs_left_running_by_a_dead_agent_are_reported_at_the_next_start(tmp_pa
     assert body["outcome"] == "agent_error" and "stopped unexpectedly" in body["error"]
     assert (body["series_count"], body["log_chunk_count"]) == (3, 7)
     assert not work_dir.exists() and state.leftover_markers() == []
+
+
+def test_a_tool_left_running_by_a_dead_agent_is_stopped_at_the_next_start(tmp_path, plane):
+    import subprocess
+
+    import psutil
+
+    from agents.config import AgentConfig
+    from agents.state import AgentState
+    from agents.worker import recover
+
+    config = AgentConfig(server_url=plane.url, agent_id="eu-1", credential="c", broker_url="memory://",
+                         queue="agent.eu-1", work_root=str(tmp_path / "work"), spool_dir=str(tmp_path / "spool"))
+    # Tools run in their own session: killing the agent alone leaves them sending load.
+    tool = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    stranger = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    try:
+        state = AgentState(config.running_dir)
+        for run_id, process, started in ((RUN, tool, psutil.Process(tool.pid).create_time()),
+                                         (OTHER, stranger, 1.0)):  # a pid reused since: not ours to kill
+            handle = state.begin(run_id, claim_id="c1")
+            handle.tool_pgid, handle.tool_started = process.pid, started
+            state.write_marker(handle, work_dir="")
+        spool = Spool(tmp_path / "spool")
+        reporter = reporter_for(plane, spool)
+
+        assert recover(config, AgentState(config.running_dir), reporter) == 2
+
+        assert tool.wait(timeout=30) == -9
+        assert stranger.poll() is None
+        spool.close()
+    finally:
+        for process in (tool, stranger):
+            process.kill()
+            process.wait(timeout=30)

@@ -76,9 +76,9 @@ print(",".join(sorted(name for name in app.tasks if not name.startswith("celery.
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == EXECUTE_RUN
-    from perfmon.runs import services
+    from perfmon.runs import publishing
 
-    assert services.EXECUTE_RUN == EXECUTE_RUN  # the control plane publishes this very name
+    assert publishing.EXECUTE_RUN == EXECUTE_RUN  # the control plane publishes this very name
 
 
 def test_every_registered_tool_can_be_probed():

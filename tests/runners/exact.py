@@ -36,6 +36,7 @@ class Raw:
     status: int
     failed: bool = False
     name: str = ""
+    message: str = ""  # the tool's own error message, where its raw output has one
 
     @property
     def error(self) -> bool:

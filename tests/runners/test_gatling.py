@@ -103,7 +103,7 @@ def decode_log(path: Path) -> list[Raw]:
                 found = re.search(r"found (\d{3})", message)
                 status = 200 if ok else int(found.group(1)) if found else 0
                 out.append(Raw(start=(run_start + start) / 1000, ms=end - start, status=status,
-                               failed=not ok, name=" / ".join([*groups, name])))
+                               failed=not ok, name=" / ".join([*groups, name]), message=message))
             elif kind == 2:
                 pos += 9
             elif kind == 3:

@@ -115,3 +115,14 @@ def test_fast_bucket_index_matches_hdrhistogram():
     values += [int(10 ** rng.uniform(0, 9.55)) for _ in range(20_000)]
     for v in values:
         assert _index_of(v) == reference._counts_index_for(v), v
+
+
+def test_counts_at_or_below_many_edges_in_one_pass_match_one_at_a_time():
+    from runners.histogram import LatencyHistogram
+
+    hist = LatencyHistogram()
+    for i in range(1, 2000):
+        hist.record(i * 0.37)
+    edges = [0.5, 1.0, 10.0, 100.0, 500.0, 739.6, 5000.0]
+    assert hist.counts_at_or_below(edges) == [hist.count_at_or_below(edge) for edge in edges]
+    assert LatencyHistogram().counts_at_or_below(edges) == [0] * len(edges)

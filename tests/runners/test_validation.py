@@ -34,7 +34,7 @@ def test_none_is_no_thresholds_and_a_none_key_is_unset():
         ({"latencyMs": math.inf}, "latencyMs", "A valid number is required."),
         ({"latencyMs": True}, "latencyMs", "A valid number is required."),
         ({"latencyMs": "fast"}, "latencyMs", "A valid number is required."),
-        ({"p95": 100}, "p95", "Unknown threshold; use latencyMs, errorRatePercent, apdexMin, latencyPercentile."),
+        ({"p95": 100}, "p95", "Unknown threshold; use latencyMs, errorRatePercent, apdexMin, latencyPercentile or requests."),
     ],
 )
 def test_bad_threshold_is_named_with_its_message(thresholds, key, message):

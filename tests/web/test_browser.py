@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model
 from perfmon.alerts.models import Alert, AlertState
 from perfmon.fleet.models import Agent
 from perfmon.fleet.services import create_agent
-from perfmon.runs.models import Run, SeriesPoint
+from perfmon.runs.models import Run, RunPart, SeriesPoint
 from perfmon.runs.selectors import log_texts
 from tests.conftest import require
 from tests.runners.conftest import find_tool
@@ -40,7 +40,7 @@ from tests.web.browser import (
     playwright_available,
     screenshot,
 )
-from tests.web.helpers import make_run
+from tests.web.helpers import make_breakdown_run, make_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -356,3 +356,346 @@ def test_run_charts_tick_whole_seconds_show_the_latest_values_and_fit_the_data(p
     assert "No data: the tool failed (exit code 107)" in page.text_content("#no-data")
     assert page.locator("canvas").count() == 0
     screenshot(page, "16-run-without-data")
+
+
+def test_split_run_page_shows_both_parts_beside_the_merged_charts_and_follows_them_live(page, live_server, alice,
+                                                                                        acme):
+    from tests.factories import make_monitor
+    from tests.web.helpers import add_part_logs, add_part_series, make_split_run
+
+    monitor = make_monitor(acme, name="Split checkout", thresholds={"latencyMs": 500})
+    done = make_split_run(monitor, intervals=8)
+    add_part_logs(done, 0, ["eu-1 says hello\n"])
+    add_part_logs(done, 1, ["us-1 says hello\n"])
+    sign_in(page, "alice", "alice-pw")
+
+    page.goto(f"/runs/{done.pk}/")
+    page.wait_for_selector("#chart-latency canvas")
+    page.wait_for_selector("#chart-part-0 canvas")
+    page.wait_for_selector("#chart-part-1 canvas")
+    screenshot(page, "17-split-run")
+    assert page.text_content("#run-agent") == "split over 2 agents"
+    assert "eu-1" in page.text_content("#part-0") and "60 %" in page.text_content("#part-0")
+    assert "us-1" in page.text_content("#part-1") and "40 %" in page.text_content("#part-1")
+    # Side by side: the two cards share a row.
+    first, second = page.locator("#part-0").bounding_box(), page.locator("#part-1").bounding_box()
+    assert abs(first["y"] - second["y"]) < 1 and second["x"] > first["x"] + first["width"] - 1
+    # The run's chart draws the merged series (30 + 20 requests a second), each part's its own.
+    assert page.evaluate(f"{CHART.format('chart-throughput')}.data[1]") == [50.0] * 8
+    # Each part's p95 (the series after time, p50 and p90).
+    assert [round(v) for v in page.evaluate(f"{CHART.format('chart-part-0')}.data[3]")] == [40] * 8
+    assert [round(v) for v in page.evaluate(f"{CHART.format('chart-part-1')}.data[3]")] == [160] * 8
+    # The parts' latency charts share one scale, fitted to the slower part (160 ms).
+    tops = [page.evaluate(f"{CHART.format(chart)}.scales.y.max") for chart in ("chart-part-0", "chart-part-1")]
+    assert tops[0] == tops[1] and 160 < tops[0] < 200
+    assert page.text_content("#log-part-0") == "eu-1 says hello\n"
+    assert page.text_content("#log-part-1") == "us-1 says hello\n"
+    assert "us-east-1" in page.text_content("#log-part-1-label")
+
+    # While it runs, each part's chart, status and log follow on their own.
+    running = make_split_run(monitor, status="running", intervals=3)
+    page.goto(f"/runs/{running.pk}/")
+    page.wait_for_selector("#chart-part-1 canvas")
+    part1 = CHART.format("chart-part-1")
+    assert page.evaluate(f"{part1}.data[0].length") == 3
+    add_part_series(running, 1, 2, requests=20, latency_ms=160.0, start=running.started_at, start_seq=3)
+    add_part_logs(running, 1, ["us-1 is still going\n"])
+    RunPart.all_tenants.filter(run=running, index=0).update(status="completed")
+    page.wait_for_function(f"{part1}.data[0].length === 5", timeout=30_000)
+    page.wait_for_function("document.getElementById('log-part-1').textContent.indexOf('still going') >= 0",
+                           timeout=30_000)
+    page.wait_for_function("document.getElementById('part-0-status').textContent === 'completed'", timeout=30_000)
+    assert page.evaluate(f"{CHART.format('chart-part-0')}.data[0].length") == 3
+    assert page.text_content("#log-part-0") == ""
+    screenshot(page, "18-split-run-live")
+
+
+def _column(page, table_id: str, index: int) -> list[str]:
+    """The text of one column of a table's body, top to bottom, as the reader sees it."""
+    return page.evaluate(
+        "([id, i]) => [...document.querySelectorAll('#' + id + ' tbody tr')].map(tr => tr.cells[i].textContent.trim())",
+        [table_id, index],
+    )
+
+
+def test_run_page_per_request_table_sorts_by_a_column_and_shows_the_histogram_checks_and_vus(page, live_server,
+                                                                                           alice, acme):
+    from tests.factories import make_monitor
+
+    monitor = make_monitor(acme, name="Shop", thresholds={"latencyMs": 500})
+    # GET /home (60 requests, p95 66 ms), POST /login (30, 240 ms, 5 errors), GET /search (20, 480 ms, 2 errors).
+    run = make_breakdown_run(monitor)
+    sign_in(page, "alice", "alice-pw")
+    page.goto(f"/runs/{run.pk}/")
+    page.wait_for_selector("#chart-histogram canvas")
+    page.wait_for_selector("#chart-vus canvas")
+
+    # Busiest first, as listed by the server.
+    assert _column(page, "requests", 0) == ["GET /home", "POST /login", "GET /search"]
+    assert page.get_attribute("#requests thead th:nth-child(3)", "aria-sort") == "descending"
+    screenshot(page, "19-run-requests")
+
+    # Sort by p95: a click on its header puts the slowest first, a second click the fastest.
+    p95 = page.locator("#requests thead th", has_text=re.compile(r"^\s*p95\s*$"))
+    p95.locator("button").click()
+    assert _column(page, "requests", 0) == ["GET /search", "POST /login", "GET /home"]
+    assert _column(page, "requests", 8) == ["480 ms", "240 ms", "66.0 ms"]
+    assert p95.get_attribute("aria-sort") == "descending"
+    assert page.get_attribute("#requests thead th:nth-child(3)", "aria-sort") is None
+    page.locator("#requests").scroll_into_view_if_needed()
+    screenshot(page, "20-run-requests-sorted-by-p95")
+    p95.locator("button").click()
+    assert _column(page, "requests", 0) == ["GET /home", "POST /login", "GET /search"]
+    assert p95.get_attribute("aria-sort") == "ascending"
+    # Text columns sort A to Z first.
+    page.locator("#requests thead th", has_text="Name").locator("button").click()
+    assert _column(page, "requests", 0) == ["GET /home", "GET /search", "POST /login"]
+
+    # The histogram: every request of the run in its buckets, log-spaced, and the hovered bucket's range.
+    chart = CHART.format("chart-histogram")
+    counts = page.evaluate(f"{chart}.data[1]")
+    assert sum(counts) == run.metrics["count"] == 110 and len(counts) == 30
+    edges = page.evaluate(f"{chart}.perfmonBuckets.map(b => [b.from_ms, b.to_ms])")
+    assert edges[0][0] == 10.0 and edges[-1][1] == 490.0
+    plot = page.locator("#chart-histogram .u-over")
+    box = plot.bounding_box()
+    plot.hover(position={"x": box["width"] * 0.5 / 30, "y": box["height"] - 5})  # over the first bar
+    page.wait_for_function(
+        "document.querySelector('#chart-histogram .u-legend .u-series .u-value').textContent.indexOf('10 ms') === 0")
+    legend = _legend(page, "chart-histogram")
+    assert legend["latency"] == "10 ms \u2013 11.4 ms" and legend["requests"] == str(counts[0])
+
+    # The errors by cause and the checks.
+    assert _column(page, "errors", 1) == ["HTTP 500", "HTTP 404", "connection refused"]
+    assert _column(page, "checks", 0) == ["status is 200", "has a token"]
+    assert _column(page, "checks", 3) == ["93.64 %", "100.00 %"]
+
+    # The load level beside the latency, with p90 between p50 and p95.
+    assert page.evaluate(f"{CHART.format('chart-vus')}.data[1]") == [1, 2, 3, 4, 5, 6]
+    assert list(_legend(page, "chart-latency")) == ["time", "p50", "p90", "p95", "p99"]
+    assert _legend(page, "chart-vus")["VUs"] == "6"
+    page.locator("#histogram").scroll_into_view_if_needed()
+    screenshot(page, "21-run-histogram-errors-checks")
+
+    # The downloads.
+    with page.expect_download() as download:
+        page.click("#download-requests")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("name,method,count,errors,error_pct") and lines[1].startswith("GET /home,GET,60,0,")
+    with page.expect_download() as download:
+        page.click("#download-series")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 7 and [line.rsplit(",", 1)[1] for line in lines[1:]] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_compare_two_runs_ticked_on_the_monitor_page_overlays_both_series(page, live_server, alice, acme):
+    import dataclasses
+
+    from django.utils import timezone
+
+    from tests.factories import make_monitor
+    from tests.web.helpers import shop_records
+
+    monitor = make_monitor(acme, name="Shop", thresholds={"latencyMs": 500})
+    start = float(int(timezone.now().timestamp()) - 600)
+    first = make_breakdown_run(monitor, start=start)
+    # The same traffic later, every request 1.5 times as slow.
+    second = make_breakdown_run(monitor, [dataclasses.replace(r, latency_ms=r.latency_ms * 1.5)
+                                          for r in shop_records(start + 300)])
+    make_run(monitor)  # a third run in the list, left unticked
+    sign_in(page, "alice", "alice-pw")
+    page.goto(f"/monitors/{monitor.pk}/")
+    page.check(f"#runs tr[data-run='{first.pk}'] input[name=ids]")
+    page.check(f"#runs tr[data-run='{second.pk}'] input[name=ids]")
+    page.click("#compare-runs")
+    page.wait_for_selector("#chart-compare-p95 canvas")
+    page.wait_for_selector("#chart-compare-rps canvas")
+    assert [r.get_attribute("data-run") for r in page.locator("#compare-runs tbody tr").all()] == [
+        str(first.pk), str(second.pk)]
+
+    # Both runs' p95 lines on one chart, on seconds since each run's start.
+    chart = CHART.format("chart-compare-p95")
+    labels = page.evaluate(f"{chart}.series.slice(1).map(s => s.label)")
+    assert labels == [f"run 1 ({str(first.pk)[:8]})", f"run 2 ({str(second.pk)[:8]})"]
+    data = page.evaluate(f"{chart}.data")
+    assert data[0][0] == 1.0 and data[0][-1] < 60
+    assert all(sum(v is not None for v in line) >= 5 for line in data[1:])
+    assert page.evaluate(f"{chart}.scales.x.time") is False
+    assert _legend(page, "chart-compare-p95")["elapsed"].endswith("(end)")
+    rps = page.evaluate(f"{CHART.format('chart-compare-rps')}.data")
+    assert len(rps) == 3
+    summary = page.locator("#compare-summary tr[data-figure='p95_ms'] td").all_inner_texts()
+    assert summary[2].endswith("%") and "+" in summary[2]
+    screenshot(page, "22-compare-runs")
+
+    # The run page's shortcut compares a run with the one before it.
+    page.goto(f"/runs/{second.pk}/")
+    page.click("#compare-previous")
+    page.wait_for_selector("#chart-compare-p95 canvas")
+    assert page.url.endswith(f"ids={first.pk},{second.pk}")
+
+    # Pin the first run as the monitor's baseline: the second run's page compares with it.
+    page.goto(f"/runs/{first.pk}/")
+    page.click("#pin-baseline")
+    page.wait_for_selector("#unpin-baseline")
+    page.goto(f"/runs/{second.pk}/")
+    assert page.text_content("#baseline-heading") == f"Baseline (pinned: {str(first.pk)[:8]})"
+    p95_row = page.locator("#comparison tbody tr", has_text=re.compile(r"^\s*p95")).first.all_inner_texts()[0]
+    assert "+50" in p95_row
+    page.locator("#comparison").scroll_into_view_if_needed()
+    screenshot(page, "23-run-pinned-baseline")
+
+
+def test_monitor_and_run_filters_narrow_the_lists(page, live_server, alice, acme):
+    from perfmon.monitors.models import Monitor
+    from tests.factories import make_monitor
+
+    shop = make_monitor(acme, name="Shop checkout", tool="k6")
+    make_monitor(acme, name="Search", tool="jmeter")
+    Monitor.all_tenants.filter(pk=shop.pk).update(last_status="fail")
+    failed, passed = make_run(shop, status="fail", minutes_ago=10), make_run(shop, minutes_ago=5)
+    sign_in(page, "alice", "alice-pw")
+    page.fill("#monitor-filters input[name=q]", "shop")
+    page.select_option("#monitor-filters select[name=status]", "fail")
+    page.click("#apply-filters")
+    page.wait_for_url(re.compile(r"q=shop"))
+    assert page.locator("#monitors tbody tr").all_inner_texts()[0].startswith("Shop checkout")
+    assert page.locator("#monitors tbody tr").count() == 1
+    screenshot(page, "24-monitors-filtered")
+
+    page.goto(f"/monitors/{shop.pk}/?to=yesterday")
+    assert "is not a date" in page.inner_text("#filter-errors")
+    page.select_option("#run-filters select[name=status]", "fail")
+    page.click("#apply-filters")
+    page.wait_for_url(re.compile(r"status=fail"))
+    assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr").all()] == [str(failed.pk)]
+    assert str(passed.pk) not in page.content()
+    page.locator("#run-filters").scroll_into_view_if_needed()
+    screenshot(page, "25-runs-filtered")
+
+
+HOSTILE_K6 = """\
+import http from 'k6/http';
+// a note that looks like markup: </script><b>x</b>
+export default function () {
+  const answer = http.get(`${__ENV.TARGET_URL}/?a=1&b=2`);
+  return answer.status === 200;
+}
+"""
+LOCUST_SCRIPT = """\
+from locust import HttpUser, task
+
+
+class Shopper(HttpUser):
+    @task
+    def home(self):
+        self.client.get("/")
+"""
+
+
+def test_monitor_page_shows_the_script_highlighted_for_its_tool_and_escaped(page, live_server, alice, acme):
+    from tests.factories import make_monitor
+
+    k6 = make_monitor(acme, name="Shop k6", tool="k6")
+    k6.test.script = HOSTILE_K6
+    k6.test.save(update_fields=["script"])
+    locust = make_monitor(acme, name="Shop locust", tool="locust")
+    locust.test.script = LOCUST_SCRIPT
+    locust.test.save(update_fields=["script"])
+    sign_in(page, "alice", "alice-pw")
+
+    page.goto(f"/monitors/{k6.pk}/")
+    page.wait_for_selector("#monitor-script code.hljs")
+    code = page.locator("#monitor-script code")
+    assert code.get_attribute("class").split() == ["language-javascript", "hljs"]
+    # The reader sees the script exactly, the markup in it as text: no <b> (nor <script>) was made of it.
+    assert page.evaluate("document.querySelector('#monitor-script code').textContent") == HOSTILE_K6
+    assert page.locator("#monitor-script b").count() == 0
+    assert page.locator("#monitor-script script").count() == 0
+    assert page.locator("#monitor-script code .hljs-comment").first.text_content() == (
+        "// a note that looks like markup: </script><b>x</b>")
+    keywords = set(page.locator("#monitor-script .hljs-keyword").all_text_contents())
+    assert {"import", "from", "export", "default", "function", "const", "return"} <= keywords
+    assert "`${__ENV.TARGET_URL}/?a=1&b=2`" in page.locator("#monitor-script .hljs-string").all_text_contents()
+    page.locator("#monitor-script").scroll_into_view_if_needed()
+    screenshot(page, "26-monitor-script")
+
+    page.goto(f"/monitors/{locust.pk}/")
+    page.wait_for_selector("#monitor-script code.hljs")
+    assert "language-python" in page.get_attribute("#monitor-script code", "class")
+    assert {"from", "import", "class", "def"} <= set(page.locator("#monitor-script .hljs-keyword").all_text_contents())
+    assert page.evaluate("document.querySelector('#monitor-script code').textContent") == LOCUST_SCRIPT
+
+
+def test_split_run_page_picks_one_parts_requests(page, live_server, alice, acme):
+    from tests.factories import make_monitor
+    from tests.web.helpers import make_split_breakdown_run
+
+    monitor = make_monitor(acme, name="Shop", thresholds={"latencyMs": 500})
+    run = make_split_breakdown_run(monitor)  # part 0: /home and /login; part 1: /home 3x as slow and /search
+    sign_in(page, "alice", "alice-pw")
+    page.goto(f"/runs/{run.pk}/")
+    page.wait_for_selector("#chart-histogram canvas")
+    assert _column(page, "requests", 0) == ["GET /home", "POST /login", "GET /search"]
+    assert _column(page, "requests", 2) == ["120", "30", "20"]
+
+    page.select_option("#analysis-part-select", "1")  # submits the form on change
+    page.wait_for_url(re.compile(r"\?part=1#analysis$"))
+    page.wait_for_selector("#chart-histogram canvas")
+    assert _column(page, "requests", 0) == ["GET /home", "GET /search"]
+    assert _column(page, "requests", 2) == ["60", "20"]
+    assert page.input_value("#analysis-part-select") == "1"
+    assert page.text_content("#requests-heading").startswith("Requests of part 1")
+    assert sum(page.evaluate(f"{CHART.format('chart-histogram')}.data[1]")) == 80
+    # The part's table sorts like the run's.
+    page.locator("#requests thead th", has_text=re.compile(r"^\s*p95\s*$")).locator("button").click()
+    assert _column(page, "requests", 0) == ["GET /search", "GET /home"]
+    with page.expect_download() as download:
+        page.click("#download-requests")
+    lines = Path(download.value.path()).read_text().splitlines()  # the part's table, busiest first
+    assert [line.split(",")[:3] for line in lines[1:]] == [["GET /home", "GET", "60"], ["GET /search", "GET", "20"]]
+    page.locator("#analysis").scroll_into_view_if_needed()
+    screenshot(page, "27-split-run-part-requests")
+
+    page.select_option("#analysis-part-select", "")
+    page.wait_for_url(re.compile(r"\?part=#analysis$"))
+    assert _column(page, "requests", 2) == ["120", "30", "20"]
+
+
+def test_runs_list_filters_every_monitors_runs_from_the_navigation(page, live_server, alice, acme, globex):
+    from perfmon.runs.models import Run as RunModel
+    from tests.factories import make_agent, make_monitor
+
+    shop = make_monitor(acme, name="Shop checkout", tool="k6")
+    search = make_monitor(acme, name="Search", tool="jmeter")
+    failed, passed = make_run(shop, status="fail", minutes_ago=10), make_run(shop, minutes_ago=5)
+    searched = make_run(search, minutes_ago=7)
+    RunModel.all_tenants.filter(pk=passed.pk).update(agent=make_agent("eu-1", tenant=acme, location="eu-west"))
+    other = make_run(make_monitor(globex, name="Shop checkout", tool="k6"), status="fail")
+    sign_in(page, "alice", "alice-pw")
+    page.click("header nav >> text=Runs")
+    page.wait_for_url(re.compile(r"/runs/$"))
+    assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr").all()] == [
+        str(passed.pk), str(searched.pk), str(failed.pk)]
+    assert str(other.pk) not in page.content()  # another tenant's run of a monitor with the same name
+
+    page.fill("#run-filters input[name=q]", "shop")
+    page.select_option("#run-filters select[name=tool]", "k6")
+    page.select_option("#run-filters select[name=status]", "fail")
+    page.click("#apply-filters")
+    page.wait_for_url(re.compile(r"q=shop"))
+    assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr").all()] == [str(failed.pk)]
+    assert page.locator("#runs tbody tr .run-monitor").inner_text() == "Shop checkout"
+    assert page.input_value("#run-filters select[name=status]") == "fail"
+    screenshot(page, "28-runs-filtered")
+
+    # A bad value is named and ignored; the other filters still hold.
+    page.goto("/runs/?q=shop&tool=wrk&from=2026-02-30")
+    errors = page.inner_text("#filter-errors")
+    assert "Unknown tool “wrk”" in errors and "is not a date" in errors
+    assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr").all()] == [
+        str(passed.pk), str(failed.pk)]
+    page.select_option("#run-filters select[name=agent]", "eu-1")
+    page.click("#apply-filters")
+    page.wait_for_url(re.compile(r"agent=eu-1"))
+    assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr").all()] == [str(passed.pk)]

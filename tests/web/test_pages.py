@@ -10,7 +10,7 @@ from perfmon.alerts.models import AlertState
 from perfmon.monitors.models import Monitor
 from perfmon.runs.models import Run, RunStatus
 from tests.factories import make_agent, make_monitor
-from tests.web.helpers import add_logs, add_series, make_run, open_alert
+from tests.web.helpers import add_logs, add_series, make_run, make_split_run, open_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -138,6 +138,18 @@ def test_edit_monitor_keeps_script_when_none_given(as_alice, login_monitor):
     assert login_monitor.enabled is False  # the unchecked box
     assert login_monitor.next_run_at is None
     assert login_monitor.thresholds == {"latencyMs": 1500.0, "latencyPercentile": 95}
+
+
+def test_editing_in_the_dashboard_keeps_thresholds_of_request_names(as_alice, login_monitor):
+    per_request = {"login": {"latencyMs": 300, "errorRatePercent": 1}}
+    Monitor.all_tenants.filter(pk=login_monitor.pk).update(thresholds={"latencyMs": 500, "requests": per_request})
+    response = as_alice.post(reverse("web:monitor-edit", args=[login_monitor.pk]), {
+        "name": "Login", "tool": "k6", "schedule": "* * * * *", "timezone": "UTC", "latency_percentile": "95",
+        "apdex_t_ms": "500", "latency_ms": "800",
+    })
+    assert response.status_code == 302
+    login_monitor.refresh_from_db()
+    assert login_monitor.thresholds == {"latencyMs": 800.0, "latencyPercentile": 95, "requests": per_request}
 
 
 def test_edit_form_is_prefilled(as_alice, login_monitor):
@@ -281,6 +293,17 @@ def test_agents_page_shows_status_tools_and_running_runs(as_alice, login_monitor
     assert "acme-k6" in html and "eu-west" in html and "locust" in html and "shared-1" in html
     assert 'status-online' in html and 'status-offline' in html
     assert "Login" in html  # the queued run on acme-k6
+
+
+def test_a_running_split_run_is_listed_under_each_of_its_agents(as_alice, login_monitor, acme):
+    run = make_split_run(login_monitor, status="running")
+    make_agent("idle-1", tenant=acme)
+
+    agents = {agent.pk: agent for agent in as_alice.get(reverse("web:agents")).context["agents"]}
+    detail = as_alice.get(reverse("web:agent", args=["us-1"])).context["running"]
+
+    assert [r.pk for r in agents["eu-1"].active_runs] == [r.pk for r in agents["us-1"].active_runs] == [run.pk]
+    assert agents["idle-1"].active_runs == [] and [r.pk for r in detail] == [run.pk]
 
 
 def test_agent_page_has_host_metric_samples(as_alice, acme):
@@ -569,3 +592,25 @@ def test_edit_form_saves_a_changed_script(as_alice, acme):
     assert response.status_code == 302
     monitor.test.refresh_from_db()
     assert monitor.test.script == changed
+
+
+@pytest.mark.parametrize(("tool", "language"), [
+    ("k6", "javascript"), ("locust", "python"), ("jmeter", "xml"), ("artillery", "yaml"), ("gatling", "scala"),
+    ("custom", "bash"),
+])
+def test_monitor_page_names_the_tools_language_for_the_highlighter(as_alice, acme, tool, language):
+    monitor = make_monitor(acme, name=f"{tool} monitor", tool=tool)
+    html = as_alice.get(reverse("web:monitor", args=[monitor.pk])).content.decode()
+    assert f'<pre class="script" id="monitor-script"><code data-language="{language}">' in html
+    assert "perfmon/web/script-view.js" in html and "perfmon/vendor/highlightjs/github.min.css" in html
+
+
+def test_a_script_too_long_to_highlight_is_shown_plain(as_alice, acme):
+    from perfmon.web.views.monitors import HIGHLIGHT_MAX_CHARS
+
+    monitor = _script_monitor(acme)
+    monitor.test.script = "// x\n" * (HIGHLIGHT_MAX_CHARS // 5 + 1)
+    monitor.test.save(update_fields=["script"])
+    html = as_alice.get(reverse("web:monitor", args=[monitor.pk])).content.decode()
+    assert '<code data-language="">' in html and 'id="script-plain"' in html
+    assert html.count("// x\n") == HIGHLIGHT_MAX_CHARS // 5 + 1

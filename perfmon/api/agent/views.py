@@ -15,15 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from perfmon.api.agent import serializers as s
-from perfmon.api.agent.authentication import AgentCredentialAuthentication
+from perfmon.api.agent.authentication import AgentCredentialAuthentication, StreamCredentialAuthentication
 from perfmon.fleet.enrollment import enroll
 from perfmon.fleet.heartbeats import record_heartbeat
-from perfmon.runs import ingest
+from perfmon.runs import ingest, parts
 from perfmon.runs.agents import runs_to_stop
 from perfmon.runs.judge import finish_run
-from runners.errors import ParseError
 from runners.protocol import ClaimAnswer, ProtocolError, RunReport, agent_queue
-from runners.result import SeriesPoint
 
 
 def _valid(serializer_class, data) -> dict:
@@ -93,7 +91,13 @@ class HeartbeatView(AgentApiView):
 class ClaimView(AgentApiView):
     def post(self, request, run_id):
         data = _valid(s.ClaimSerializer, request.data)
-        run = ingest.claim_run(agent=self.agent, run_id=run_id, claim_id=data["claim_id"])
+        run, part = ingest.agent_target(self.agent, run_id)
+        split = None
+        if part is None:
+            run = ingest.claim_run(agent=self.agent, run_id=run_id, claim_id=data["claim_id"])
+        else:
+            part = parts.claim_part(agent=self.agent, part=part, claim_id=data["claim_id"])
+            split = parts.split_of(part).to_dict()
         test = run.test
         answer = ClaimAnswer(
             run_id=str(run.pk),
@@ -105,30 +109,45 @@ class ClaimView(AgentApiView):
             apdex_t_ms=run.apdex_t_ms,
             time_limit_s=settings.PERFMON_RUN_TIME_LIMIT,
             interval_s=ingest.SERIES_INTERVAL_S,
+            split=split,
         )
         return Response(answer.to_dict())
 
 
-class SeriesView(AgentApiView):
+class ReadyView(AgentApiView):
+    """A part of a split run is prepared; the answer says wait, or when to start (docs/agents.md)."""
+
     def post(self, request, run_id):
-        points = request.data.get("points") if isinstance(request.data, dict) else None
-        if not isinstance(points, list) or len(points) > s.MAX_BATCH:
-            raise ValidationError({"points": [f"a list of at most {s.MAX_BATCH} series points"]})
-        try:
-            parsed = [SeriesPoint.from_dict(point) for point in points]
-        except ParseError as exc:
-            raise ValidationError({"points": [str(exc)]}) from None
-        if any(p.seq < 0 or p.count < 0 or p.errors < 0 or p.errors > p.count for p in parsed):
-            raise ValidationError({"points": ["seq, count and errors must be non-negative, errors <= count"]})
-        accepted, cancel = ingest.store_series(agent=self.agent, run_id=run_id, points=parsed)
+        _, part = ingest.agent_target(self.agent, run_id)
+        if part is None:
+            raise ValidationError({"run": ["only a part of a split run reports ready"]})
+        return Response(parts.ready(part=part).to_dict())
+
+
+class StreamView(AgentApiView):
+    """A post of series points or log chunks: the agent and its run come from one query."""
+
+    authentication_classes = [StreamCredentialAuthentication]
+
+    def target(self, run_id) -> ingest.StreamTarget:
+        target = getattr(self.request.user, "target", None)
+        return target if target is not None else ingest.target_for(self.agent, run_id)
+
+
+class SeriesView(StreamView):
+    def post(self, request, run_id):
+        target = self.target(run_id)
+        rows = s.series_rows(request.body, target)
+        accepted, cancel = ingest.store_series_rows(target, rows)
         return Response({"accepted": accepted, "cancel": cancel})
 
 
-class LogsView(AgentApiView):
+class LogsView(StreamView):
     def post(self, request, run_id):
+        target = self.target(run_id)
         data = _valid(s.LogsSerializer, request.data)
         chunks = [(chunk["seq"], chunk["text"]) for chunk in data["chunks"]]
-        accepted, cancel = ingest.store_log_chunks(agent=self.agent, run_id=run_id, chunks=chunks)
+        accepted, cancel = ingest.store_log_rows(target, chunks)
         return Response({"accepted": accepted, "cancel": cancel})
 
 
@@ -138,5 +157,9 @@ class ResultView(AgentApiView):
             report = RunReport.from_dict(request.data)
         except ProtocolError as exc:
             raise ValidationError({exc.field: [exc.reason]} if exc.field else [exc.reason]) from None
-        run = finish_run(agent=self.agent, run_id=run_id, report=report)
+        run, part = ingest.agent_target(self.agent, run_id)
+        if part is None:
+            run = finish_run(agent=self.agent, run_id=run_id, report=report)
+        else:
+            run = parts.finish_part(part=part, report=report)
         return Response({"status": run.status})

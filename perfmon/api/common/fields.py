@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
@@ -57,6 +58,20 @@ def clean_thresholds(data) -> dict[str, int | float]:
             "apdexMin": {"type": "number", "description": "Breached when the run's Apdex falls below it (0..1)."},
             "latencyPercentile": {"type": "integer", "enum": list(LATENCY_PERCENTILES),
                                   "description": "Percentile latencyMs is compared with (default 95)."},
+            "requests": {
+                "type": "object",
+                "description": "Thresholds of one request name each, judged on that name's own figures: "
+                               "{\"login\": {\"latencyMs\": 300, \"errorRatePercent\": 1}}.",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "latencyMs": {"type": "number"},
+                        "errorRatePercent": {"type": "number"},
+                        "latencyPercentile": {"type": "integer", "enum": list(LATENCY_PERCENTILES)},
+                    },
+                    "additionalProperties": False,
+                },
+            },
         },
         "additionalProperties": False,
     }
@@ -72,6 +87,10 @@ class ThresholdsField(serializers.Field):
     def to_representation(self, value):
         out = {}
         for key, raw in (value or {}).items():
+            if key == "requests" and isinstance(raw, dict):
+                out[key] = {str(name): self.to_representation(own) for name, own in raw.items()
+                            if isinstance(own, dict)}
+                continue
             try:
                 out[key] = validation.json_number(key, validation.as_number(raw))
             except (TypeError, ValueError):
@@ -98,6 +117,42 @@ class ParametersField(serializers.Field):
 
     def to_representation(self, value):
         return {str(key): str(val) for key, val in (value or {}).items()}
+
+
+# --- distribution ---------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "description": "Split each run over several agents (docs/distributed.md): {\"agents\": N} or "
+                       "{\"locations\": {\"eu-west-1\": 60, \"us-east-1\": 40}, \"agentsPerLocation\": 1}; "
+                       "null runs on one agent.",
+        "properties": {
+            "agents": {"type": "integer", "minimum": 1, "description": "N distinct agents, equal shares"},
+            "locations": {"type": "object", "additionalProperties": {"type": "number"},
+                          "description": "percent of the load per location, summing to 100"},
+            "agentsPerLocation": {"type": "integer", "minimum": 1, "description": "agents in each location"},
+        },
+        "additionalProperties": False,
+    }
+)
+class DistributionField(serializers.Field):
+    """How a run is split over agents; null (or "" from a form) is one agent."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if data == "":
+            return None
+        return _translated(lambda value: validation.clean_distribution(
+            value, max_parts=settings.PERFMON_SPLIT_MAX_PARTS), data)
+
+    def to_representation(self, value):
+        return value or None
 
 
 # --- scripts --------------------------------------------------------------
@@ -197,7 +252,8 @@ class ScriptUploadField(serializers.FileField):
 
 # --- request bodies -------------------------------------------------------
 
-_BRACKETS = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)\[(?P<key>[^\[\]]+)\]$")
+_BRACKETS = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)(?P<keys>(?:\[[^\[\]]+\])+)$")
+_KEY = re.compile(r"\[([^\[\]]+)\]")
 # Form fields a browser or DRF's browsable API adds to every form.
 FORM_NOISE = frozenset({"csrfmiddlewaretoken"})
 
@@ -205,7 +261,8 @@ FORM_NOISE = frozenset({"csrfmiddlewaretoken"})
 def form_to_dict(data) -> dict:
     """A plain dict from a request body: form bracket keys become nested objects.
 
-    ``thresholds[latencyMs]=2000`` becomes ``{"thresholds": {"latencyMs": "2000"}}``;
+    ``thresholds[latencyMs]=2000`` becomes ``{"thresholds": {"latencyMs": "2000"}}`` and
+    ``distribution[locations][eu-west-1]=60`` ``{"distribution": {"locations": {"eu-west-1": "60"}}}``;
     a key given twice keeps its last value. JSON bodies (already dicts) are
     returned as they are; a JSON body that is not an object is rejected.
     """
@@ -217,10 +274,15 @@ def form_to_dict(data) -> dict:
             value = data.getlist(key)[-1]
             match = _BRACKETS.match(key)
             if match:
-                nested = out.setdefault(match["field"], {})
-                if not isinstance(nested, dict):
+                *path, last = [match["field"], *_KEY.findall(match["keys"])]
+                nested = out
+                for name in path:
+                    nested = nested.setdefault(name, {})
+                    if not isinstance(nested, dict):
+                        raise serializers.ValidationError({match["field"]: ["Given both as a value and as an object."]})
+                if isinstance(nested.get(last), dict):
                     raise serializers.ValidationError({match["field"]: ["Given both as a value and as an object."]})
-                nested[match["key"]] = value
+                nested[last] = value
             else:
                 if isinstance(out.get(key), dict):
                     raise serializers.ValidationError({key: ["Given both as a value and as an object."]})

@@ -24,8 +24,9 @@ from perfmon.api.common.fields import reject_unknown_fields
 
 # Fields whose keys are data, rendered exactly as stored or built: parameter names
 # (api_token), threshold keys, an alert's details (its worst p95_ms), the error
-# envelope's details (which name fields as the client sent them), tools, statuses.
-DATA_KEYED = frozenset({"parameters", "thresholds", "details", "tools", "by_status", "status_codes"})
+# envelope's details (which name fields as the client sent them), tools, statuses, and a
+# distribution (location names; stored as /api writes it, agentsPerLocation included).
+DATA_KEYED = frozenset({"parameters", "thresholds", "details", "tools", "by_status", "status_codes", "distribution"})
 
 
 def camel_keys(data):

@@ -10,12 +10,15 @@ the name differs from the model's beyond casing.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from perfmon.alerts.services import MAX_NOTE_LENGTH
 from perfmon.api.common.fields import (
     Base64ScriptField,
+    DistributionField,
     ParametersField,
     ScriptUploadField,
     ThresholdsField,
@@ -27,6 +30,7 @@ from perfmon.fleet.selectors import agent_visible_to
 from perfmon.monitors import schedule as cron
 from perfmon.monitors.models import DEFAULT_APDEX_T_MS
 from perfmon.monitors.services import MAX_APDEX_T_MS
+from perfmon.runs.models import PartStatus
 from perfmon.runs.reasons import run_reason
 
 # --- monitors -------------------------------------------------------------
@@ -66,6 +70,7 @@ class MonitorWriteSerializer(serializers.Serializer):
         source="apdex_t_ms", min_value=1, max_value=MAX_APDEX_T_MS, required=False,
         help_text=f"Apdex T in milliseconds (default {DEFAULT_APDEX_T_MS})",
     )
+    distribution = DistributionField(required=False)
 
     def validate_schedule(self, value: str) -> str:
         try:
@@ -141,6 +146,7 @@ class MonitorSerializer(serializers.Serializer):
     apdex_t = serializers.IntegerField(source="apdex_t_ms")
     agent_id = serializers.CharField(allow_null=True)
     location = serializers.CharField()
+    distribution = DistributionField(source="test.distribution")
     script_filename = serializers.CharField(source="test.script_filename")
     next_run_at = serializers.DateTimeField(allow_null=True)
     last_run = serializers.DateTimeField(source="last_run_at", allow_null=True)
@@ -188,6 +194,9 @@ class BreachSerializer(serializers.Serializer):
     metric = serializers.CharField(help_text="latencyMs, errorRatePercent or apdexMin")
     threshold = serializers.FloatField()
     actual = serializers.FloatField()
+    request = serializers.CharField(
+        required=False, help_text="added: the request name, for a threshold of one name (thresholds.requests); "
+                                  "absent for the run's own thresholds")
 
 
 class RunSerializer(serializers.Serializer):
@@ -201,11 +210,12 @@ class RunSerializer(serializers.Serializer):
     tool = serializers.CharField()
     metrics = serializers.SerializerMethodField()
     threshold_breaches = serializers.SerializerMethodField()
-    agent_id = serializers.CharField(allow_null=True)
+    agent_id = serializers.CharField(allow_null=True, help_text="null for a split run: see its parts")
     reason = serializers.SerializerMethodField(
         help_text="why the run has its status: what crashed (error), the breached thresholds (fail), why and "
         "by whom it was skipped or cancelled, a pending cancellation (queued, running); null for a pass"
     )
+    distribution = DistributionField(help_text="how the run was split over agents (null: one agent)")
 
     @extend_schema_field(RunMetricsSerializer)
     def get_metrics(self, run) -> dict:
@@ -217,6 +227,27 @@ class RunSerializer(serializers.Serializer):
 
     def get_reason(self, run) -> str | None:
         return run_reason(run)
+
+
+class RunPartSerializer(serializers.Serializer):
+    """One agent's part of a split run, with its own figures."""
+
+    index = serializers.IntegerField()
+    agent_id = serializers.CharField(allow_null=True)
+    location = serializers.CharField()
+    share = serializers.SerializerMethodField(help_text="the part's fraction of the run's load (0..1)")
+    status = serializers.ChoiceField(choices=PartStatus.choices)
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+    metrics = serializers.SerializerMethodField()
+
+    def get_share(self, part) -> float:
+        return float(Fraction(part.share))
+
+    @extend_schema_field(RunMetricsSerializer)
+    def get_metrics(self, part) -> dict:
+        return summary_metrics(part.metrics)
 
 
 class RunPageSerializer(serializers.Serializer):

@@ -7,9 +7,12 @@ services, never through ``serializer.save()``.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from perfmon.api.common.fields import DistributionField
 from perfmon.api.common.metrics import summary_metrics
 from perfmon.definitions.models import TestStatus, Tool
 from perfmon.fleet.models import AgentStatus
@@ -81,6 +84,8 @@ class TestSerializer(serializers.Serializer):
     script = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    # Beyond the document: how each run of the test is split over agents (docs/distributed.md).
+    distribution = DistributionField()
 
 
 class TestCreateSerializer(serializers.Serializer):
@@ -90,6 +95,7 @@ class TestCreateSerializer(serializers.Serializer):
     tool = serializers.ChoiceField(choices=Tool.choices)
     script = serializers.CharField(trim_whitespace=False)
     status = serializers.ChoiceField(choices=TestStatus.choices, required=False, default=TestStatus.DRAFT)
+    distribution = DistributionField(required=False)
 
 
 class TestUpdateSerializer(serializers.Serializer):
@@ -98,6 +104,7 @@ class TestUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     script = serializers.CharField(trim_whitespace=False, required=False)
     status = serializers.ChoiceField(choices=TestStatus.choices, required=False)
+    distribution = DistributionField(required=False)
 
 
 # --- tasks --------------------------------------------------------------------
@@ -117,6 +124,33 @@ TASK_STATUSES = ("pending", "running", "passed", "failed", "cancelled")
 
 def task_status(run_status: str) -> str:
     return TASK_STATUS.get(run_status, "failed")
+
+
+class TaskPartSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    machine_id = serializers.CharField(allow_null=True)
+    location = serializers.CharField()
+    share = serializers.FloatField(help_text="The part's fraction of the load, 0..1")
+    status = serializers.CharField(help_text="queued, preparing, ready, running, completed, failed, cancelled, lost")
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+    p99 = serializers.FloatField(allow_null=True)
+    error_rate = serializers.FloatField(allow_null=True)
+    requests_per_sec = serializers.FloatField(allow_null=True)
+    total_requests = serializers.IntegerField(allow_null=True)
+
+
+def _part_figures(part) -> dict:
+    figures = summary_metrics(part.metrics)
+    return {
+        "index": part.index, "machine_id": part.agent_id, "location": part.location,
+        "share": float(Fraction(part.share)), "status": part.status, "started_at": part.started_at,
+        "finished_at": part.completed_at, "p50": figures["p50"], "p95": figures["p95"], "p99": figures["p99"],
+        "error_rate": figures["error_rate"], "requests_per_sec": figures["throughput"],
+        "total_requests": figures["total_requests"],
+    }
 
 
 class TaskSerializer(serializers.Serializer):
@@ -141,6 +175,7 @@ class TaskSerializer(serializers.Serializer):
         help_text="Why the run has its detailed status: what crashed (error), the breached thresholds (fail), "
         "why and by whom it was cancelled, a pending cancellation; null for a pass",
     )
+    parts = TaskPartSerializer(many=True, help_text="A split run's parts, one per machine (empty: one machine)")
 
     def to_representation(self, run):
         figures = summary_metrics(run.metrics)
@@ -161,6 +196,7 @@ class TaskSerializer(serializers.Serializer):
             "created_at": run.created_at,
             "error": run.error or run.status_reason or "",
             "reason": run_reason(run),
+            "parts": [_part_figures(part) for part in run.parts.all()] if run.is_split else [],
         }
         return super().to_representation(data)  # DRF reads fields of a mapping by key
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
@@ -28,6 +29,7 @@ from perfmon.definitions import services as test_services
 from perfmon.definitions.models import TestStatus
 from perfmon.fleet import services as fleet
 from perfmon.fleet.models import Agent
+from perfmon.monitors.services import check_distribution_targets
 from perfmon.runs import services as runs
 from perfmon.runs.agents import delete_machine
 from perfmon.runs.models import Run, RunStatus, RunTrigger
@@ -39,7 +41,7 @@ TASK_LIST_MAX_LIMIT = 1000
 # A task row needs none of the run's large columns (script, histogram, parameters).
 TASK_COLUMNS = (
     "id", "test_id", "agent_id", "status", "status_reason", "error", "metrics", "breaches", "thresholds",
-    "started_at", "completed_at", "created_at",
+    "started_at", "completed_at", "created_at", "distribution",
 )
 
 
@@ -143,6 +145,7 @@ class TestListView(PerfscaleView):
     @extend_schema(tags=["Tests"], request=s.TestCreateSerializer, responses={201: s.TestSerializer})
     def post(self, request: Request) -> Response:
         data = self.body(s.TestCreateSerializer)
+        check_distribution_targets(self.tenant, data.get("distribution"))
         test = test_services.create_test(tenant=self.tenant, **data)
         return Response(s.TestSerializer(test).data, status=status.HTTP_201_CREATED)
 
@@ -159,6 +162,7 @@ class TestDetailView(PerfscaleView):
     def patch(self, request: Request, test_id: str) -> Response:
         test = tests.standalone_test(self.tenant, test_id)
         changes = self.body(s.TestUpdateSerializer, partial=True)
+        check_distribution_targets(self.tenant, changes.get("distribution"))
         test = test_services.update_test(tenant=self.tenant, test=test, **changes)
         return Response(s.TestSerializer(test).data)
 
@@ -208,7 +212,10 @@ class TaskListView(PerfscaleView):
         window = parse_window(
             request.query_params, default_limit=TASK_LIST_DEFAULT_LIMIT, max_limit=TASK_LIST_MAX_LIMIT
         )
-        return Response(s.TaskSerializer(window.slice(_tasks(self.tenant)), many=True).data)
+        tasks = list(window.slice(_tasks(self.tenant)))
+        # Only split runs have parts: one more query when the page holds any.
+        prefetch_related_objects([task for task in tasks if task.is_split], "parts")
+        return Response(s.TaskSerializer(tasks, many=True).data)
 
     @extend_schema(
         tags=["Tasks"],

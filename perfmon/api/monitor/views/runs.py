@@ -12,10 +12,10 @@ from rest_framework.response import Response
 
 from perfmon.api.common.pagination import parse_window
 from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
-from perfmon.api.monitor.serializers import RunPageSerializer, RunSerializer
+from perfmon.api.monitor.serializers import RunPageSerializer, RunPartSerializer, RunSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
 from perfmon.runs import series
-from perfmon.runs.selectors import log_texts, run_for_tenant, runs_of_tenant
+from perfmon.runs.selectors import log_texts, parts_of_run, run_for_tenant, runs_of_tenant
 from perfmon.runs.services import cancel_run
 
 _RUN_ID = path_id("runId", description="the run's id (a UUID)")
@@ -74,6 +74,22 @@ class RunDetailView(MonitorApiView):
         return Response(RunSerializer(run_for_tenant(self.tenant, runId)).data)
 
 
+class RunPartsView(MonitorApiView):
+    @extend_schema(
+        summary="Get run parts",
+        description=(
+            "The parts of a split run (docs/distributed.md), one per agent, in order: agent, location, "
+            "share of the load, status and the part's own figures. The run itself shows the parts merged. "
+            "Not part of the original document; an empty list for a run on one agent."
+        ),
+        parameters=[_RUN_ID],
+        responses={200: RunPartSerializer(many=True), **errors(404)},
+    )
+    def get(self, request: Request, runId: str) -> Response:  # noqa: N803
+        run = run_for_tenant(self.tenant, runId)
+        return Response(RunPartSerializer(parts_of_run(self.tenant, run), many=True).data)
+
+
 class RunLogsView(MonitorApiView):
     renderer_classes = [JSONRenderer, PlainTextRenderer]
 
@@ -107,12 +123,16 @@ class SeriesPointSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="requests completed in the interval")
     errors = serializers.IntegerField()
     p50 = serializers.FloatField(source="p50_ms", allow_null=True, help_text="ms")
+    p90 = serializers.FloatField(source="p90_ms", allow_null=True, help_text="ms; null from older agents")
     p95 = serializers.FloatField(source="p95_ms", allow_null=True, help_text="ms")
     p99 = serializers.FloatField(source="p99_ms", allow_null=True, help_text="ms")
     throughput = serializers.FloatField(
         source="throughput_rps", help_text="requests per second: count / coveredS"
     )
     covered_s = serializers.FloatField(help_text="seconds of the interval the run covered (less at its start and end)")
+    vus = serializers.IntegerField(allow_null=True, help_text="the most virtual users active in the interval "
+                                                              "(a split run's parts added up); null when the tool "
+                                                              "does not say")
 
 
 class RunSeriesSerializer(serializers.Serializer):
@@ -137,6 +157,10 @@ class RunSeriesView(MonitorApiView):
                 "maxPoints", OpenApiTypes.INT,
                 description=f"merge neighbouring points into at most this many (1..{SERIES_MAX_POINTS})",
             ),
+            OpenApiParameter(
+                "part", OpenApiTypes.INT,
+                description="a split run: only this part's own series (its index); default: the parts merged",
+            ),
         ],
         responses={200: RunSeriesSerializer, **errors(400, 404)},
     )
@@ -153,7 +177,14 @@ class RunSeriesView(MonitorApiView):
             if not raw.isdigit() or not 1 <= int(raw) <= SERIES_MAX_POINTS:
                 raise ValidationError({"maxPoints": [f"A whole number from 1 to {SERIES_MAX_POINTS}."]})
             max_points = int(raw)
-        points = series.points(self.tenant, run, after_seq=after, limit=SERIES_MAX_POINTS, max_points=max_points)
+        part = None
+        if "part" in request.query_params:
+            raw = request.query_params["part"]
+            if not raw.isdigit() or not run.is_split or int(raw) >= run.parts.count():
+                raise ValidationError({"part": ["The index of one of this split run's parts."]})
+            part = int(raw)
+        points = series.points(self.tenant, run, after_seq=after, limit=SERIES_MAX_POINTS, max_points=max_points,
+                               part=part)
         return Response(RunSeriesSerializer({"run_status": run.status, "points": points}).data)
 
 

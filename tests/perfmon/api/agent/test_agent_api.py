@@ -51,6 +51,15 @@ def test_expired_or_mismatched_enrollment_is_refused(client, acme):
     assert expired.status_code == 401 and "expired" in expired.json()["message"]
 
 
+def test_a_second_agent_of_the_tenant_on_one_host_is_409_and_keeps_its_token(client, acme):
+    for agent_id in ("acme-1", "acme-2"):
+        token = create_agent(agent_id=agent_id, location="eu", tenant=acme).enrollment_token
+        response = AgentClient(client).post("/enroll", {"token": token, "hostname": "gen-7"})
+    assert response.status_code == 409 and "gen-7" in response.json()["message"], response.content
+    second = Agent.all_tenants.get(pk="acme-2")
+    assert second.enrolled_at is None and second.credential_hash == "" and second.enrollment_hash
+
+
 @pytest.mark.django_db
 def test_enroll_validates_its_input(client):
     response = AgentClient(client).post("/enroll", {"capacity": 0})

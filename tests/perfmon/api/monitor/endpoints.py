@@ -19,6 +19,26 @@ DOCUMENTED = [
     ("post", "/api/settings/license"),
 ]
 
+# (method, path as in the schema) of the endpoints added beyond that document (docs/api.md, "added").
+ADDED = [
+    ("get", "/api/runs"),
+    ("get", "/api/runs/compare"),
+    ("get", "/api/runs/{runId}/parts"),
+    ("get", "/api/runs/{runId}/series"),
+    ("post", "/api/runs/{runId}/cancel"),
+    ("get", "/api/runs/{runId}/requests"),
+    ("get", "/api/runs/{runId}/errors"),
+    ("get", "/api/runs/{runId}/checks"),
+    ("get", "/api/runs/{runId}/histogram"),
+]
 
-def fill(path: str, ids: dict) -> str:
-    return path.format(**ids)
+ALL = DOCUMENTED + ADDED
+
+# Query strings an endpoint needs to name an object ({runId} … filled in like the path).
+QUERIES = {
+    ("get", "/api/runs/compare"): "?ids={runId},{otherRunId}",
+}
+
+
+def fill(path: str, ids: dict, method: str = "get") -> str:
+    return (path + QUERIES.get((method, path), "")).format(**ids)

@@ -11,25 +11,26 @@ from perfmon.tenants.models import Membership
 from perfmon.tenants.services import create_api_key, revoke_api_key
 from tests.factories import make_monitor
 from tests.perfmon.api.monitor.conftest import assert_envelope, monitor_json
-from tests.perfmon.api.monitor.endpoints import DOCUMENTED, fill
+from tests.perfmon.api.monitor.endpoints import ALL, fill
 
 ANY_IDS = {"monitorId": "00000000-0000-0000-0000-000000000001", "runId": "00000000-0000-0000-0000-000000000002",
+           "otherRunId": "00000000-0000-0000-0000-000000000004",
            "alertId": "00000000-0000-0000-0000-000000000003", "agentId": "eu-west-1"}
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("method", "path"), DOCUMENTED)
+@pytest.mark.parametrize(("method", "path"), ALL)
 def test_every_endpoint_needs_a_key(api, method, path):
-    response = getattr(api, method)(fill(path, ANY_IDS))
+    response = getattr(api, method)(fill(path, ANY_IDS, method))
     assert_envelope(response, 401, "unauthorized")
     assert response["WWW-Authenticate"] == "X-API-Key"
 
 
-@pytest.mark.parametrize(("method", "path"), DOCUMENTED)
+@pytest.mark.parametrize(("method", "path"), ALL)
 def test_every_endpoint_refuses_a_revoked_key(api, acme, method, path):
     new = create_api_key(tenant=acme, name="old")
     revoke_api_key(tenant=acme, api_key_id=new.api_key.pk)
-    assert_envelope(getattr(api, method)(fill(path, ANY_IDS), key=new.value), 401)
+    assert_envelope(getattr(api, method)(fill(path, ANY_IDS, method), key=new.value), 401)
 
 
 def test_an_inactive_tenants_key_is_401(api, acme, acme_key):

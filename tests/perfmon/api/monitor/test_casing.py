@@ -45,12 +45,14 @@ def test_schema_and_answers_name_the_same_camelcase_fields(client, api, acme, ac
 
     monitor = Monitor.objects.for_tenant(acme).get(pk=detail["id"])
     run = make_run(acme, monitor, status=RunStatus.FAIL, metrics={"p95_ms": 2500.0, "error_rate": 0.25, "count": 8},
-                   breaches=[{"metric": "latencyMs", "threshold": 2000.0, "actual": 2500.0}])
+                   breaches=[{"metric": "latencyMs", "threshold": 2000.0, "actual": 2500.0},
+                             {"metric": "latencyMs", "threshold": 100.0, "actual": 250.0, "request": "login"}])
     body = api.get(f"/api/runs/{run.pk}", key=acme_key).json()
     assert set(body) == fields_of(components, "Run")
     assert set(body["metrics"]) == fields_of(components, "RunMetrics")
     assert (body["metrics"]["errorRate"], body["metrics"]["totalRequests"]) == (0.25, 8)
-    assert set(body["thresholdBreaches"][0]) == fields_of(components, "Breach")
+    assert set(body["thresholdBreaches"][1]) == fields_of(components, "Breach")
+    assert "request" not in body["thresholdBreaches"][0]  # only a request name's breach names one
 
     agent = make_agent("eu-west-1", tenant=acme)
     AgentMetricSample.all_tenants.create(agent=agent, recorded_at=timezone.now(), cpu_percent=12.5,

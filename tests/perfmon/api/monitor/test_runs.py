@@ -129,7 +129,7 @@ DOCUMENTED_RUN_FIELDS = {
     "id", "monitorId", "startedAt", "completedAt", "status", "tool", "metrics", "thresholdBreaches", "agentId",
 }
 # Beyond the document (docs/api.md lists them as added).
-ADDED_RUN_FIELDS = {"reason"}
+ADDED_RUN_FIELDS = {"reason", "distribution"}
 
 
 def test_run_has_the_documented_fields_plus_reason_and_richer_metrics(api, acme, acme_key):
@@ -381,14 +381,16 @@ def test_series_follow_a_run_interval_by_interval(api, acme, globex_key, acme_ke
     for seq in range(3):
         SeriesPoint.all_tenants.create(run=run, seq=seq, start=start + timedelta(seconds=5 * seq), interval_s=5,
                                        count=100 + seq, errors=seq, p50_ms=10, p95_ms=20 + seq, p99_ms=30,
-                                       throughput_rps=20.0 + seq, histogram="x")
+                                       throughput_rps=20.0 + seq, histogram="x",
+                                       p90_ms=15 if seq == 2 else None, vus=8 if seq == 2 else None)
     body = api.get(f"/api/runs/{run.pk}/series", key=acme_key).json()
     assert body["runStatus"] == "running"
     assert [p["seq"] for p in body["points"]] == [0, 1, 2]
     assert body["points"][2] == {
         "seq": 2, "start": body["points"][2]["start"], "intervalS": 5.0, "count": 102, "errors": 2,
-        "p50": 10.0, "p95": 22.0, "p99": 30.0, "throughput": 22.0, "coveredS": 5.0,
+        "p50": 10.0, "p90": 15.0, "p95": 22.0, "p99": 30.0, "throughput": 22.0, "coveredS": 5.0, "vus": 8,
     }
+    assert (body["points"][0]["p90"], body["points"][0]["vus"]) == (None, None)  # an older agent's point
     later = api.get(f"/api/runs/{run.pk}/series?after=1", key=acme_key).json()["points"]
     assert [p["seq"] for p in later] == [2]
     assert_envelope(api.get(f"/api/runs/{run.pk}/series?after=x", key=acme_key), 400)

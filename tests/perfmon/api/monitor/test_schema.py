@@ -6,7 +6,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from tests.perfmon.api.monitor.endpoints import DOCUMENTED
+from tests.perfmon.api.monitor.endpoints import ADDED, ALL, DOCUMENTED
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,8 @@ def schema_file(tmp_path_factory):
     return yaml.safe_load(path.read_text())
 
 
-def test_schema_validates_and_lists_every_documented_path_and_method(schema_file):
-    for method, path in DOCUMENTED:
+def test_schema_validates_and_lists_every_documented_and_added_path_and_method(schema_file):
+    for method, path in ALL:
         assert path in schema_file["paths"], path
         assert method in schema_file["paths"][path], (method, path)
 
@@ -44,9 +44,9 @@ def test_schema_describes_both_create_bodies_and_the_error_envelope(schema_file)
     assert components["MonitorJsonCreateRequest"]["properties"]["scriptContent"]["format"] == "byte"
     assert set(components["Error"]["required"]) == {"error", "message"}
     run = components["Run"]["properties"]
-    # The documented fields plus reason, the one addition (docs/api.md).
+    # The documented fields plus reason and distribution, the additions (docs/api.md).
     assert set(run) == {"id", "monitorId", "startedAt", "completedAt", "status", "tool", "metrics",
-                        "thresholdBreaches", "agentId", "reason"}
+                        "thresholdBreaches", "agentId", "reason", "distribution"}
     logs = schema_file["paths"]["/api/runs/{runId}/logs"]["get"]["responses"]["200"]["content"]
     assert "text/plain" in logs
 
@@ -55,7 +55,7 @@ def test_schema_endpoint_serves_the_same_paths_and_only_this_surface(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     served = response.json()
-    assert {path for _, path in DOCUMENTED} <= set(served["paths"])
+    assert {path for _, path in DOCUMENTED + ADDED} <= set(served["paths"])
     assert not any(path.startswith("/api/v1") for path in served["paths"])
     assert served["info"]["title"] == "perfmon perf-monitor API"
 

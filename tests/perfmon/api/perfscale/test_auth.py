@@ -1,8 +1,12 @@
-"""Bearer authentication of /api/v1 with real tokens from the test OpenID provider.
+"""Bearer authentication of /api/v1 with real tokens from a real Keycloak.
 
-Tokens come from the provider's token endpoint with the password grant, as
-the API document's curl does; the cases no honest provider would issue are
-minted with the fixture's (or another) key.
+Tokens come from Keycloak's token endpoint with the password grant, as the
+API document's curl does; the cases no honest provider would issue are minted
+from the claims of a Keycloak token with Keycloak's own signing key (the key
+the fixture imported into the realm) or another one, and perfmon checks them
+against Keycloak's JWKS. The JWKS cache tests at the end count the provider's
+requests and publish keys mid-test, which Keycloak cannot be made to do: they
+run against the Keycloak-shaped test provider (``provider_double``).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def test_me_works_without_a_role_or_a_tenant(v1, tokens):
 # --- 401 ---------------------------------------------------------------------------------
 
 
-def test_missing_token_is_401_with_a_bearer_challenge(v1):
+def test_missing_token_is_401_with_a_bearer_challenge(v1, oidc):
     assert_401(v1.get("/machines"), mentions="credentials were not provided")
 
 
@@ -296,26 +300,26 @@ def test_provider_that_never_answers_is_503_within_the_timeout(v1, oidc, acme, s
     assert elapsed < 3
 
 
-# --- the JWKS cache -----------------------------------------------------------------------
+# --- the JWKS cache (the test provider: it counts its requests and publishes keys on demand) ----
 
 
-def test_jwks_is_fetched_once_for_many_requests(v1, oidc, tokens):
+def test_jwks_is_fetched_once_for_many_requests(v1, provider_double, acme, globex):
     users = ["ada", "max", "vera", "gina"]
-    for username in users:
-        tokens(username)  # obtain the tokens first; only perfmon's requests are counted below
-    before = oidc.jwks_requests()
+    tokens = {username: provider_double.token(username) for username in users}  # only perfmon's requests count
+    before = provider_double.jwks_requests()
 
     for _ in range(5):
         for username in users:
-            assert v1.get("/tests", token=tokens(username)).status_code == 200
+            assert v1.get("/tests", token=tokens[username]).status_code == 200
 
-    assert oidc.jwks_requests() - before == 1
+    assert provider_double.jwks_requests() - before == 1
     assert provider_for(current_config()).jwks_fetches == 1
 
 
-def test_rotated_key_is_fetched_once_and_unknown_kids_wait_for_the_cooldown(v1, oidc, tokens, settings):
+def test_rotated_key_is_fetched_once_and_unknown_kids_wait_for_the_cooldown(v1, provider_double, acme, settings):
+    oidc = provider_double
     settings.OIDC_JWKS_REFETCH_COOLDOWN = 1.5
-    assert v1.get("/tests", token=tokens("max")).status_code == 200  # caches the JWKS
+    assert v1.get("/tests", token=oidc.token("max")).status_code == 200  # caches the JWKS
     time.sleep(1.6)  # past the cooldown of that first fetch
     rotated = new_rsa_key()
     oidc.publish_extra_keys(public_jwk(rotated))
@@ -335,9 +339,10 @@ def test_rotated_key_is_fetched_once_and_unknown_kids_wait_for_the_cooldown(v1, 
         oidc.publish_extra_keys()
 
 
-def test_unknown_kid_refetches_after_the_cooldown(v1, oidc, tokens, settings):
+def test_unknown_kid_refetches_after_the_cooldown(v1, provider_double, acme, settings):
+    oidc = provider_double
     settings.OIDC_JWKS_REFETCH_COOLDOWN = 0
-    assert v1.get("/tests", token=tokens("max")).status_code == 200
+    assert v1.get("/tests", token=oidc.token("max")).status_code == 200
     before = oidc.jwks_requests()
     stranger = oidc.mint(oidc.claims_for("max"), key=new_rsa_key())
 
@@ -347,10 +352,10 @@ def test_unknown_kid_refetches_after_the_cooldown(v1, oidc, tokens, settings):
     assert oidc.jwks_requests() - before == 2
 
 
-def test_foreign_issuer_never_triggers_a_jwks_fetch(v1, oidc, acme):
+def test_foreign_issuer_never_triggers_a_jwks_fetch(v1, provider_double, acme):
+    oidc = provider_double
     before = oidc.jwks_requests()
     token = oidc.mint(oidc.claims_for("max", iss="https://evil.example/realms/x"), key=new_rsa_key())
 
     assert v1.get("/tests", token=token).status_code == 401
     assert oidc.jwks_requests() == before
-

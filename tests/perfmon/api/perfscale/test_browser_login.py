@@ -1,13 +1,13 @@
 """Browser login through mozilla-django-oidc's authorization code flow (state, nonce, PKCE)
-against the test provider: perfmon redirects, the provider signs the user in and sends
-a code back, perfmon exchanges it over HTTP and verifies the ID and access tokens."""
+against the real Keycloak: perfmon redirects, Keycloak's own login form signs the user in and
+sends a code back, perfmon exchanges it over HTTP and verifies the ID and access tokens.
+(tests/web/test_oidc_login.py does the same in Chromium.)"""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 
 from perfmon.accounts.models import OidcIdentity
 from perfmon.tenants.models import Membership
@@ -15,27 +15,11 @@ from perfmon.tenants.models import Membership
 pytestmark = pytest.mark.django_db
 
 
-def _sign_in_at_provider(oidc, authorize_url: str, username: str) -> str:
-    """Log in at the provider's form, follow it to the authorization endpoint; the redirect back."""
-    browser = requests.Session()
-    parsed = urlparse(authorize_url)
-    login = browser.post(
-        f"{oidc.issuer}/login",
-        data={"username": username, "password": oidc.realm.user_by_login(username).password,
-              "next": f"{parsed.path}?{parsed.query}"},
-        allow_redirects=False, timeout=10,
-    )
-    assert login.status_code == 302, login.text
-    authorized = browser.get(oidc.base_url + login.headers["Location"], allow_redirects=False, timeout=10)
-    assert authorized.status_code == 302, authorized.text
-    return authorized.headers["Location"]
-
-
 def _login(client, oidc, username: str):
     start = client.get("/oidc/authenticate/")
     assert start.status_code == 302
     authorize_url = start["Location"]
-    back = _sign_in_at_provider(oidc, authorize_url, username)
+    back = oidc.sign_in(authorize_url, username)
     assert back.startswith("http://testserver/oidc/callback/?")
     return authorize_url, client.get(back.removeprefix("http://testserver"))
 

@@ -1,5 +1,5 @@
-"""The API document's flow over real HTTP on both sides: a token from the provider's token
-endpoint (password grant, as the document's curl), then /api/v1 on a live perfmon server."""
+"""The API document's flow over real HTTP on both sides: a token from Keycloak's token endpoint
+(password grant, as the document's curl), then /api/v1 on a live perfmon server."""
 
 from __future__ import annotations
 
@@ -13,23 +13,23 @@ from tests.factories import make_agent
 
 
 @pytest.fixture
-def live(live_server, oidc_provider, settings):
-    for name, value in oidc_provider.settings().items():
+def live(live_server, keycloak, settings):
+    for name, value in keycloak.settings().items():
         setattr(settings, name, value)
     reset_cache()
     yield live_server.url + "/api/v1"
     reset_cache()
 
 
-def test_member_flow_from_token_to_cancelled_task(live, oidc_provider, transactional_db):
+def test_member_flow_from_token_to_cancelled_task(live, keycloak, transactional_db):
     acme = create_tenant(name="Acme", slug="acme")
     make_agent("acme-k6", tenant=acme, tools=("k6",))
     grant = requests.post(
-        oidc_provider.token_endpoint,
+        keycloak.token_endpoint,
         data={
             "grant_type": "password",
             "client_id": "perfscale-site",
-            "client_secret": oidc_provider.client_secret,
+            "client_secret": keycloak.client_secret,
             "username": "max@example.test",
             "password": "max-pw",
         },

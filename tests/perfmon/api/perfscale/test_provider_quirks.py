@@ -53,7 +53,7 @@ class Realm:
 
 
 def _jwks(oidc) -> str:
-    return json.dumps({"keys": [public_jwk(oidc.key)]})
+    return json.dumps({"keys": [public_jwk(oidc.key, kid=oidc.kid)]})
 
 
 def test_without_discovery_document_keycloaks_layout_is_used(v1, oidc, acme, settings):

@@ -23,7 +23,7 @@ TASK_FIELDS = {
     "id", "test_id", "status", "p50", "p95", "p99", "error_rate", "requests_per_sec", "total_requests",
     "started_at", "finished_at",
 }
-EXTRA_FIELDS = {"detailed_status", "machine_id", "created_at", "error", "reason"}
+EXTRA_FIELDS = {"detailed_status", "machine_id", "created_at", "error", "reason", "parts"}
 METRICS = {"p50_ms": 142.0, "p95_ms": 310.0, "p99_ms": 490.0, "error_rate": 0.002, "throughput_rps": 230.5,
            "count": 6900}
 

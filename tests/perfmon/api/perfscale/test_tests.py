@@ -13,6 +13,7 @@ from tests.factories import make_monitor, make_test
 pytestmark = pytest.mark.django_db
 
 TEST_FIELDS = {"id", "name", "tool", "status", "script", "created_at", "updated_at"}
+ADDED_FIELDS = {"distribution"}
 SCRIPT = "import http from 'k6/http'; export default function () { http.get('http://127.0.0.1/'); }"
 
 
@@ -21,7 +22,8 @@ def test_member_creates_a_test_in_draft_by_default(v1, tokens, acme):
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == TEST_FIELDS
+    assert set(body) == TEST_FIELDS | ADDED_FIELDS
+    assert body["distribution"] is None
     assert (body["name"], body["tool"], body["status"], body["script"]) == ("Checkout flow", "k6", "draft", SCRIPT)
     assert body["created_at"].endswith("Z")
     assert TestDefinition.objects.for_tenant(acme).get(pk=body["id"]).script == SCRIPT

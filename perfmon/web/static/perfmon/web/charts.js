@@ -5,7 +5,8 @@
 
   // Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
   var COLORS = {
-    p50: "#0072B2", p95: "#E69F00", p99: "#D55E00", error_pct: "#CC79A7", rps: "#009E73",
+    p50: "#0072B2", p90: "#56B4E9", p95: "#E69F00", p99: "#D55E00", error_pct: "#CC79A7", rps: "#009E73",
+    vus: "#000000", histogram: "#0072B2",
     cpu: "#0072B2", mem: "#009E73", load1: "#D55E00", runs: "#56B4E9", threshold: "#C00000"
   };
 
@@ -13,6 +14,13 @@
     if (value == null || isNaN(value)) return "";
     var digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
     var text = value.toFixed(digits);
+    return unit ? text + " " + unit : text;
+  }
+
+  // Whole things (virtual users) read as whole numbers: 12, not 12.0.
+  function fmtWhole(unit, value) {
+    if (value == null || isNaN(value)) return "";
+    var text = Math.round(value).toLocaleString("en");
     return unit ? text + " " + unit : text;
   }
 
@@ -59,10 +67,11 @@
   }
 
   /* Legend values: the hovered point's, else (on load, and when the cursor leaves) the latest. */
-  function legendValue(unit) {
+  function legendValue(unit, format) {
+    format = format || fmt;
     return function (u, v, sidx, idx) {
       var value = idx == null ? lastValue(u.data[sidx]) : v;
-      return value == null || isNaN(value) ? "—" : fmt(unit, value);
+      return value == null || isNaN(value) ? "—" : format(unit, value);
     };
   }
 
@@ -78,6 +87,8 @@
   function yRange(spec) {
     return function (u, min, max) {
       var top = max != null && max > 0 ? max : 0;
+      // Charts drawn to be compared (a split run's parts) share one scale: spec.shared.max.
+      if (spec.shared && spec.shared.max > top) top = spec.shared.max;
       (spec.thresholds || []).forEach(function (t) {
         if (!top || t.value <= top * OFF_SCALE) top = Math.max(top, t.value);
       });
@@ -127,14 +138,27 @@
     });
   }
 
-  /* spec: {title, unit, x: [epoch s], series: [{label, key, color, values, dash}], thresholds: [{label, value}]} */
+  // Elapsed time (seconds since a run's start) as 0:05, 1:30, 1:02:03.
+  function elapsedText(seconds) {
+    var s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), rest = s % 60;
+    return (h ? h + ":" + pad(m) : String(m)) + ":" + pad(rest);
+  }
+
+  function legendElapsed(u, v, sidx, idx) {
+    var t = idx == null ? lastValue(u.data[0]) : v;
+    return t == null ? "—" : elapsedText(t) + (idx == null ? " (end)" : "");
+  }
+
+  /* spec: {title, unit, x: [epoch s], series: [{label, key, color, values, dash}], thresholds: [{label, value}]};
+     with spec.elapsed, x is seconds since a start (runs overlaid on one axis) instead of clock time. */
   function lineChart(el, spec) {
-    var series = [{ label: "time", value: legendTime }];
+    var format = spec.whole ? fmtWhole : fmt;
+    var series = [{ label: spec.elapsed ? "elapsed" : "time", value: spec.elapsed ? legendElapsed : legendTime }];
     var data = [spec.x.slice()];
     spec.series.forEach(function (s) {
       series.push({
         label: s.label, stroke: s.color || COLORS[s.key] || "#333", width: 2,
-        value: legendValue(spec.unit), spanGaps: true, points: { show: spec.x.length < 3 }
+        value: legendValue(spec.unit, format), spanGaps: true, points: { show: spec.x.length < 3 }
       });
       data.push(s.values.slice());
     });
@@ -155,9 +179,18 @@
         { label: "time", stroke: "#4b5563", grid: { stroke: "#eceff3" }, space: 70, incrs: TIME_INCRS,
           values: timeTicks, size: 56 },
         { label: spec.unit ? spec.title + " (" + spec.unit + ")" : spec.title, stroke: "#4b5563", size: 60,
-          grid: { stroke: "#eceff3" }, values: function (u, ticks) { return ticks.map(function (v) { return fmt("", v); }); } }
+          grid: { stroke: "#eceff3" }, values: function (u, ticks) { return ticks.map(function (v) { return format("", v); }); } }
       ]
     };
+    if (spec.elapsed) {
+      opts.scales.x = { time: false, range: function (u, min, max) {
+        return min == null || min === max ? [0, Math.max(max || 0, 1)] : [Math.min(min, 0), max];
+      } };
+      opts.axes[0] = { label: "seconds since the run's start", stroke: "#4b5563", grid: { stroke: "#eceff3" },
+        space: 70, incrs: TIME_INCRS, size: 50,
+        values: function (u, splits) { return splits.map(elapsedText); } };
+    }
+    if (spec.whole) opts.axes[1].incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000];
     el.innerHTML = "";
     var chart = new uPlot(opts, data, el), note = document.createElement("div");
     note.className = "off-scale";
@@ -167,6 +200,49 @@
     chart.perfmonData = data;
     el.perfmonChart = chart;
     window.addEventListener("resize", function () { chart.setSize({ width: Math.max(el.clientWidth - 16, 300), height: opts.height }); });
+    return chart;
+  }
+
+  // A latency as a bucket edge: 3 significant digits at most, in ms below 10 s, else in s.
+  function edge(ms) {
+    if (ms >= 10000) return String(+(ms / 1000).toPrecision(3)) + " s";
+    return String(+Number(ms).toPrecision(3)) + " ms";
+  }
+
+  function range(bucket) { return edge(bucket.from_ms) + " \u2013 " + edge(bucket.to_ms); }
+
+  /* A latency histogram: one bar per bucket ([{from_ms, to_ms, count}], log-spaced), bars of equal width
+     side by side so every range reads, the x axis labelled with the buckets' lower edges. */
+  function histogramChart(el, buckets, opts) {
+    opts = opts || {};
+    var xs = buckets.map(function (b, i) { return i; });
+    var counts = buckets.map(function (b) { return b.count; });
+    var every = Math.max(1, Math.ceil(buckets.length / 8));  // at most ~8 edge labels
+    var chart = new uPlot({
+      title: opts.title || "Latency distribution",
+      width: Math.max(el.clientWidth - 16, 300),
+      height: opts.height || 240,
+      cursor: { points: { show: false } },
+      series: [
+        { label: "latency", value: function (u, v, sidx, idx) { return idx == null ? "—" : range(buckets[idx]); } },
+        { label: "requests", stroke: COLORS.histogram, fill: COLORS.histogram + "cc", width: 1,
+          paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 0 }), points: { show: false },
+          value: function (u, v, sidx, idx) { return idx == null ? "—" : fmtWhole("", v); } }
+      ],
+      scales: { x: { time: false, range: function () { return [-0.5, buckets.length - 0.5]; } },
+                y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      axes: [
+        { label: "latency (log-spaced buckets)", stroke: "#4b5563", grid: { show: false }, size: 50,
+          splits: function () { return xs.filter(function (i) { return i % every === 0; }); },
+          values: function (u, splits) { return splits.map(function (i) { return buckets[i] ? edge(buckets[i].from_ms) : ""; }); } },
+        { label: "requests", stroke: "#4b5563", size: 60, grid: { stroke: "#eceff3" },
+          incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1e6, 2e6, 5e6, 1e7],
+          values: function (u, ticks) { return ticks.map(function (v) { return fmtWhole("", v); }); } }
+      ]
+    }, [xs, counts], el);
+    chart.perfmonBuckets = buckets;
+    el.perfmonChart = chart;
+    window.addEventListener("resize", function () { chart.setSize({ width: Math.max(el.clientWidth - 16, 300), height: opts.height || 240 }); });
     return chart;
   }
 
@@ -187,12 +263,13 @@
     return lineChart(el, {
       title: def.title, unit: def.unit, x: column(points, "t"),
       series: def.series.map(function (s) { return { label: s.label, key: s.key, values: column(points, s.key) }; }),
-      thresholds: thresholds || []
+      thresholds: thresholds || [], height: def.height, shared: def.shared, whole: def.whole
     });
   }
 
   window.PerfmonCharts = {
-    COLORS: COLORS, lineChart: lineChart, append: append, build: build, readJSON: readJSON, fmt: fmt,
-    timeTicks: timeTicks, thresholdPlacement: thresholdPlacement
+    COLORS: COLORS, lineChart: lineChart, histogramChart: histogramChart, append: append, build: build,
+    readJSON: readJSON, fmt: fmt, fmtWhole: fmtWhole,
+    timeTicks: timeTicks, thresholdPlacement: thresholdPlacement, elapsedText: elapsedText
   };
 })();
