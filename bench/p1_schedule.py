@@ -284,7 +284,9 @@ def cleanup(tenant, slug: str, queues: list[str], client) -> None:
         print(f"[p1] tenant {slug} kept: {exc}", file=sys.stderr)
     for queue in queues:
         client.delete(queue, *[f"{queue}\x06\x16{p}" for p in range(1, 10)])
-        client.delete(f"_kombu.binding.{queue}")
+        # kombu's binding sets: one per exchange (older kombu) and its permanent bindings (kombu 5.7)
+        client.delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        client.zrem("_kombu.binding_deadlines", queue)
 
 
 if __name__ == "__main__":
