@@ -89,7 +89,6 @@ from runners.adapters.base import (
     split_env,
 )
 from runners.errors import ParseError
-from runners.records import RequestRecord
 from runners.result import Result
 from runners.split import Split
 
@@ -205,6 +204,35 @@ class JTLReader(OutputReader):
         self._all_threads: int | None = None  # the allThreads column, when the JTL has it
         self._open_quote = ""  # lines of a record whose quoted field spans lines
 
+    def _handle_block(self, block: bytes) -> None:
+        # A line without a quote (nor CR or NUL, which the csv module treats apart) is its
+        # fields split at the commas, exactly what csv.reader gives: such lines skip the csv
+        # module; any other line, and every line while a quoted field is open, goes the
+        # line-by-line way.
+        if b"\r" in block or b"\x00" in block:
+            super()._handle_block(block)
+            return
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            super()._handle_block(block)
+            return
+        sample = self._sample
+        for line in text.split("\n"):
+            if self._open_quote or self._columns is None or '"' in line:
+                self._handle(line.encode("utf-8"))
+                continue
+            self._lineno += 1
+            if line.strip():
+                try:
+                    sample(line.split(","))
+                except ParseError as exc:
+                    raise ParseError(exc.reason, self.path, self._lineno) from exc
+                except Exception as exc:  # as OutputReader._handle words a parser slip
+                    raise ParseError(f"unreadable line ({exc.__class__.__name__}: {exc})",
+                                     self.path, self._lineno) from exc
+            self._lines_ok += 1
+
     def parse_line(self, line: str) -> None:
         if self._open_quote:
             line = self._open_quote + "\n" + line
@@ -221,8 +249,11 @@ class JTLReader(OutputReader):
         except csv.Error as exc:
             raise ParseError(f"not a CSV line ({exc})") from exc
         if self._columns is None:
-            self._columns = self._header(fields)
-            self._all_threads = self._columns.get("allThreads")
+            self._columns = columns = self._header(fields)
+            self._all_threads = columns.get("allThreads")
+            self._at = (len(columns), columns["timeStamp"], columns["elapsed"], columns["success"],
+                        columns["responseCode"], columns.get("label"), columns.get("responseMessage"),
+                        columns.get("failureMessage"), self._all_threads)
             return
         self._sample(fields)
 
@@ -255,36 +286,35 @@ class JTLReader(OutputReader):
         return columns
 
     def _sample(self, fields: list[str]) -> None:
-        columns = self._columns
-        if len(fields) != len(columns):
-            raise ParseError(f"expected {len(columns)} fields as in the header, got {len(fields)}")
-        stamp = fields[columns["timeStamp"]]
-        elapsed = fields[columns["elapsed"]]
+        size, stamp_at, elapsed_at, success_at, code_at, label, message, failure, threads_at = self._at
+        if len(fields) != size:
+            raise ParseError(f"expected {size} fields as in the header, got {len(fields)}")
+        stamp = fields[stamp_at]
+        elapsed = fields[elapsed_at]
         if not stamp.isdigit():
             raise ParseError(f"timeStamp must be epoch milliseconds, got {stamp!r} "
                              "(jmeter.save.saveservice.timestamp_format=ms)")
         if not elapsed.lstrip("-").isdigit():
             raise ParseError(f"elapsed must be whole milliseconds, got {elapsed!r}")
-        success = fields[columns["success"]].strip().lower()
+        success = fields[success_at].strip().lower()
         if success not in ("true", "false"):
             raise ParseError(f"success must be true or false, got {success!r}")
-        code = fields[columns["responseCode"]].strip()
+        code = fields[code_at].strip()
         # "Non HTTP response code: ..." (no response) and other non-numeric codes: status 0
         status = int(code) if code.isdigit() and len(code) <= 3 else 0
-        label = columns.get("label")
         failed = success == "false"
         error = ""
         if failed or status >= 400 or status == 0:
-            message, failure = columns.get("responseMessage"), columns.get("failureMessage")
             error = error_of(status, code, fields[message] if message is not None else "",
                              fields[failure] if failure is not None else "")
-        threads = fields[self._all_threads] if self._all_threads is not None else None
+        threads = fields[threads_at] if threads_at is not None else None
         if threads is not None and not threads.isdigit():
             raise ParseError(f"allThreads must be a whole number, got {threads!r}")
-        ts, latency_ms = int(stamp) / 1000.0, max(float(elapsed), 0.0)
-        self.builder.add(RequestRecord(
-            ts=ts, latency_ms=latency_ms, status=status,
-            failed=failed, name=fields[label] if label is not None else "", error=error))
+        latency_ms = float(elapsed)
+        ts, latency_ms = int(stamp) / 1000.0, latency_ms if latency_ms > 0.0 else 0.0
+        # RequestRecord's fields, without building one per sample
+        self.builder.add_request(ts, latency_ms, status, failed, fields[label] if label is not None else "", "",
+                                 error)
         if threads is not None:
             # at its end, in the interval the sample counts in: JMeter counts threads as it ends
             self.builder.add_vus(ts + latency_ms / 1000.0, int(threads))
