@@ -17,7 +17,10 @@
    StopPolicy.
 5. ``reader.finish()`` gives the Result; the remaining series, the last log
    chunks and then the result post (a RunReport: outcome, exit code, error,
-   counts) are spooled, in that order. The work dir is removed.
+   counts and the claim id) are spooled, in that order. The work dir is removed.
+   The control plane refuses (409 ``stale_claim``) a report whose claim is no
+   longer the run's, or for a run it ended without one (agent lost, expired):
+   the reporter drops it, since nothing it says can change that run any more.
 
 Whatever fails on the way, a claimed run always gets a result post, also
 when the claim's answer cannot be read (then nothing is run).
@@ -114,11 +117,12 @@ def execute_run(ctx: AgentContext, payload: dict) -> str:
         message = f"agent '{ctx.config.agent_id}' cannot read the claim's answer: {exc}"
         log.error("run %s: %s", assignment.run_id, message)
         ctx.reporter.result(assignment.run_id, RunReport(Outcome.AGENT_ERROR, error=message[:MAX_ERROR_CHARS],
-                                                         series_count=0, log_chunk_count=0).to_dict())
+                                                         series_count=0, log_chunk_count=0,
+                                                         claim_id=claim_id).to_dict())
         return Outcome.AGENT_ERROR
     handle = ctx.state.begin(assignment.run_id, claim_id=claim_id, tool=assignment.tool)
     try:
-        return RunExecution(ctx, handle, assignment, claim).run()
+        return RunExecution(ctx, handle, assignment, claim, claim_id=claim_id).run()
     finally:
         ctx.state.end(assignment.run_id)
 
@@ -150,12 +154,14 @@ def remove_tree(path: Path) -> None:
 class RunExecution:
     """One claimed run from work dir to result post (see the module docstring)."""
 
-    def __init__(self, ctx: AgentContext, handle: RunHandle, assignment: RunAssignment, claim: ClaimAnswer):
+    def __init__(self, ctx: AgentContext, handle: RunHandle, assignment: RunAssignment, claim: ClaimAnswer, *,
+                 claim_id: str | None = None):
         self.ctx = ctx
         self.cfg = ctx.config
         self.handle = handle
         self.run_id = assignment.run_id
         self.claim = claim
+        self.claim_id = claim_id  # the report carries it: it is refused once the claim is not the run's
         self.tool = claim.tool
         self.time_limit_s = float(claim.time_limit_s)
         self.apdex_t_ms = float(claim.apdex_t_ms)
@@ -399,7 +405,7 @@ class RunExecution:
             result = None  # the tool produced nothing
         error = "" if self.outcome == Outcome.COMPLETED else (self.error or self.outcome)[:MAX_ERROR_CHARS]
         report = RunReport(self.outcome, exit_code=self.exit_code, error=error, result=result,
-                           series_count=self.series_count, log_chunk_count=self.log_seq)
+                           series_count=self.series_count, log_chunk_count=self.log_seq, claim_id=self.claim_id)
         self.ctx.reporter.result(self.run_id, report.to_dict())
         log.info("run %s (%s) ended: %s%s; %d series points, %d log chunks", self.run_id, self.tool,
                  self.outcome, f" ({self.error})" if self.error else "", self.series_count, self.log_seq)

@@ -11,7 +11,10 @@ nothing, and an agent restart resumes from the spool. A permanent refusal
 (any other 4xx) is logged with the server's message and dropped, since
 sending it again can never succeed. Retried posts are safe: the control
 plane stores series and log chunks idempotently by (run, seq) and answers
-a repeated result with the stored status.
+a repeated result with the stored status. A result refused with 409
+(``stale_claim``: the run ended without this report, e.g. its agent was
+counted lost, or it is another claim's) is one of those permanent
+refusals: dropped with a log line, never retried.
 
 Streaming is batched: the sender waits ``flush_interval_s`` (2 s by
 default) between rounds, and in a round every series post of a run that is
@@ -123,12 +126,10 @@ class Reporter:
             self.spool.available.notify_all()
 
     def _append(self, run_id: str, kind: str, body: dict, essential: bool = False) -> bool:
-        ok = self.spool.append(path=f"/runs/{run_id}/{kind}", run_id=run_id, kind=kind, body=body,
-                               essential=essential)
-        if not ok:
-            log.error("spool full (%d bytes): dropped a %s post of run %s; the control plane has been "
-                      "unreachable for a long time", self.spool.max_bytes, kind, run_id)
-        return ok
+        # Never raises: a full disk holds the post in memory; what is dropped (the spool logs it
+        # once per episode) is counted in the run's report, so the control plane sees it is partial.
+        return self.spool.append(path=f"/runs/{run_id}/{kind}", run_id=run_id, kind=kind, body=body,
+                                 essential=essential)
 
     # -- claiming (direct, see the module docstring) ------------------------------
     def ready(self, run_id: str, *, give_up: Callable[[], bool]) -> dict | None:
@@ -224,7 +225,12 @@ class Reporter:
             # One round: until the spool is empty, one merged post per run and kind at a time
             # (while the control plane is away, the same post again after each backoff).
             while not self._stop.is_set():
-                batch = self._batch()
+                try:
+                    batch = self._batch()
+                except Exception:  # reading the spool failed: the sender must not die, nor spin
+                    log.exception("cannot read the spool %s", self.spool.directory)
+                    self._stop.wait(backoff.next_delay())
+                    break
                 if not batch:
                     break
                 self._send(batch, backoff)
@@ -242,8 +248,14 @@ class Reporter:
                 return True
             if exc.permanent:
                 self.refused += len(batch)
-                log.error("the control plane refused a %s post of run %s, dropping it: %s",
-                          batch[0].kind, batch[0].run_id, exc)
+                if batch[0].kind == "result" and exc.status == 409:
+                    # stale_claim: the run was taken from this execution (its agent was counted lost, the
+                    # run expired or was cancelled before the report) or judged from another claim's report.
+                    log.warning("the control plane no longer takes the report of run %s, dropping it (the run "
+                                "ended without it or belongs to another claim): %s", batch[0].run_id, exc)
+                else:
+                    log.error("the control plane refused a %s post of run %s, dropping it: %s",
+                              batch[0].kind, batch[0].run_id, exc)
                 self.spool.remove(batch)
                 return True
             delay = backoff.next_delay(exc.retry_after)

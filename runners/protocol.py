@@ -18,6 +18,7 @@ assignment has carried its version from the start and still requires it.)
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -261,7 +262,11 @@ class RunReport:
     when the tool produced nothing. ``series_count`` and ``log_chunk_count``
     are how many series points and log chunks the run produced (numbered
     from 0), sent or not, so the control plane can tell whether all of them
-    arrived; None when the agent does not know.
+    arrived; None when the agent does not know. ``claim_id`` is the claim of
+    the execution that ran it (the id it claimed the run with): the control
+    plane refuses a report whose claim is no longer the run's, so a late
+    report of an execution the run was taken from changes nothing. None in
+    reports spooled by agents from before it existed.
     """
 
     outcome: Outcome
@@ -270,6 +275,7 @@ class RunReport:
     result: Result | None = None
     series_count: int | None = None
     log_chunk_count: int | None = None
+    claim_id: str | None = None
     version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -284,6 +290,7 @@ class RunReport:
             "result": self.result.to_dict() if self.result is not None else None,
             "series_count": self.series_count,
             "log_chunk_count": self.log_chunk_count,
+            "claim_id": self.claim_id,
         }
 
     @classmethod
@@ -291,7 +298,7 @@ class RunReport:
         """Read a run report; raises ProtocolError for a missing or malformed field.
 
         Only ``outcome`` is required: reports spooled by earlier agents may
-        lack the rest (and ``version``).
+        lack the rest (and ``version``, and ``claim_id``).
         """
         data = _document(data, "run report")
         outcome = _required(data, "outcome")
@@ -310,4 +317,16 @@ class RunReport:
             result=result,
             series_count=_int(data.get("series_count"), "series_count", minimum=0, optional=True),
             log_chunk_count=_int(data.get("log_chunk_count"), "log_chunk_count", minimum=0, optional=True),
+            claim_id=_claim_id(data.get("claim_id")),
         )
+
+
+def _claim_id(value: Any) -> str | None:
+    """A report's claim id in its canonical form (lowercase, hyphenated), or None when absent."""
+    if value is None:
+        return None
+    text = _str(value, "claim_id", max_chars=64)
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ProtocolError(f"must be a UUID, not {value!r}", "claim_id") from None

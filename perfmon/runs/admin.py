@@ -19,7 +19,8 @@ class RunAdmin(OperatorAdmin):
     exclude = ["histogram", "breaches"]
     # A run's status and the moments it changed are the lifecycle's (perfmon/runs/lifecycle.py), never an edit's.
     readonly_fields = ["monitor_link", "agent_link", "status", "status_reason", "published_at", "claim_id", "claimed_at",
-                       "started_at", "completed_at", "cancel_requested_at", "metrics", "breached", "error"]
+                       "started_at", "completed_at", "reported_at", "cancel_requested_at", "metrics", "breached",
+                       "error"]
 
     @admin.display(description="monitor")
     def monitor_link(self, run):

@@ -53,6 +53,31 @@ class AlreadyClaimed(Conflict):
     code = "already_claimed"
 
 
+class StaleClaim(Conflict):
+    """A report that must change nothing: another execution's, or for a run (or part) ended without it."""
+
+    code = "stale_claim"
+
+
+def fence_report(row: Run | RunPart, claim_id: str | None, *, what: str) -> None:
+    """Refuse (StaleClaim) a report for the run or part ``row`` that comes too late to count.
+
+    Refused: a report carrying a claim id that is not ``row``'s claim (an
+    execution the run was taken from, or one that never had it), and any
+    report for a ``row`` that ended without one: its agent lost, expired, or
+    cancelled before it ran. A row judged from a report answers that report
+    again (an HTTP retry whose first answer was lost), as it does a report
+    without a claim id, which agents spooled before reports carried one.
+    """
+    if claim_id is not None and as_uuid(claim_id) != row.claim_id:
+        raise StaleClaim(f"{what} is not claimed by {claim_id}: the report of an execution that does not hold "
+                         "its claim changes nothing")
+    if row.is_final and row.reported_at is None:
+        reason = (getattr(row, "error", "") or getattr(row, "status_reason", "") or row.status)[:300]
+        raise StaleClaim(f"{what} already ended {row.status} without a report ({reason}); "
+                         "a late report changes nothing")
+
+
 def agent_run(agent: Agent, run_id) -> Run:
     """The run ``run_id`` if it is assigned to ``agent``. Raises NotFound."""
     try:

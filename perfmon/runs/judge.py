@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from perfmon.fleet.models import Agent
 from perfmon.runs import lifecycle
-from perfmon.runs.ingest import agent_run
+from perfmon.runs.ingest import agent_run, fence_report
 from perfmon.runs.models import Run, RunStatus
 from runners import thresholds as threshold_rules
 from runners.protocol import Outcome, RunReport
@@ -63,23 +64,27 @@ def incomplete_streams(report: RunReport, *, series, logs) -> dict:
 
 
 def finish_run(*, agent: Agent, run_id, report: RunReport) -> Run:
-    """Judge and close the claimed run; posting again after it ended changes nothing.
+    """Judge and close the claimed run; posting again after it was judged changes nothing.
 
     Only a running run is judged: the agent claims a run before it runs the
-    tool, so a report for a run still queued (or already final) returns the
-    run as it is. Series or log chunks that the report counts but that never
-    arrived are logged and, beside a result, kept as ``metrics["incomplete"]``
-    (docs/agents.md).
+    tool, so a report for a run still queued returns the run as it is, and
+    the repeat of the report that judged it returns the stored status. A
+    report of another claim, or for a run that ended without a report (agent
+    lost, expired), is refused with StaleClaim (``fence_report``) and
+    changes nothing. Series or log chunks that the report counts but that
+    never arrived are logged and, beside a result, kept as
+    ``metrics["incomplete"]`` (docs/agents.md).
     """
     agent_run(agent, run_id)  # NotFound for another agent's run
     with transaction.atomic():
         run = Run.all_tenants.select_for_update().get(pk=run_id)
+        fence_report(run, report.claim_id, what=f"run {run.pk}")
         if run.is_final:
             return run
         status, breaches, error = _verdict(run, report)
         if run.cancel_requested_at is not None and status == RunStatus.ERROR:
             status = RunStatus.CANCELLED  # stopped on request: not the tool's fault
-        judged = {"breaches": breaches, "error": error}
+        judged = {"breaches": breaches, "error": error, "reported_at": timezone.now()}
         incomplete = incomplete_streams(report, series=run.series, logs=run.log_chunks)
         if incomplete:
             log.warning("run %s: fewer series or log chunks arrived than its report counts "

@@ -68,6 +68,9 @@ class Run(TimeStamped):
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the agent's report judged the run; NULL while it runs and for a run ended otherwise (agent
+    # lost, expired, cancelled before it started). Only that report may be repeated (docs/agents.md).
+    reported_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     histogram = models.TextField(blank=True, help_text="encoded HDR latency histogram")
@@ -161,6 +164,8 @@ class RunPart(models.Model):
     ready_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When its agent's report ended the part; NULL for a part ended otherwise (lost, stopped).
+    reported_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

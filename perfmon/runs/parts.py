@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from perfmon.fleet.models import Agent
 from perfmon.runs import lifecycle, series
-from perfmon.runs.ingest import AlreadyClaimed, RunFinished
+from perfmon.runs.ingest import AlreadyClaimed, RunFinished, fence_report
 from perfmon.runs.judge import breakdown, incomplete_streams
 from perfmon.runs.models import PartStatus, Run, RunLogChunk, RunPart, RunStatus, SeriesPoint
 from runners import thresholds as threshold_rules
@@ -157,10 +157,18 @@ def _part_status(report: RunReport) -> str:
 def finish_part(*, part: RunPart, report: RunReport) -> Run:
     """Store the part's report; end the run if the part failed, judge it once every part has ended.
 
-    Posting again after the part ended changes nothing (a lost part's late report is refused the same way).
+    Posting the report that ended the part again changes nothing and answers the run's status. A
+    report of another claim, or for a part that ended without one (lost, stopped before it ran), is
+    refused with StaleClaim (``fence_report``) and changes nothing either.
     """
     run = part.run
-    fields = {"outcome": str(report.outcome), "exit_code": report.exit_code, "error": report.error}
+    what = f"part {part.index} of run {run.pk}"
+    fence_report(part, report.claim_id, what=what)
+    if part.is_final:
+        run.refresh_from_db()
+        return run
+    fields = {"outcome": str(report.outcome), "exit_code": report.exit_code, "error": report.error,
+              "reported_at": timezone.now()}
     incomplete = incomplete_streams(
         report, series=SeriesPoint.all_tenants.filter(run_id=part.run_id, part=part.index),
         logs=RunLogChunk.all_tenants.filter(run_id=part.run_id, part=part.index))
@@ -176,6 +184,7 @@ def finish_part(*, part: RunPart, report: RunReport) -> Run:
     status = _part_status(report)
     if not lifecycle.move_part(part, status, **fields):
         part.refresh_from_db()
+        fence_report(part, report.claim_id, what=what)  # ended meanwhile: by a report, or refused
         run.refresh_from_db()
         return run
     if status == PartStatus.FAILED:

@@ -152,6 +152,9 @@ class LogsView(StreamView):
 
 
 class ResultView(AgentApiView):
+    """The run's (or part's) report: judged once; its repeat answers the stored status, and a report of
+    another claim or for a run ended without one is refused with 409 stale_claim (docs/agents.md)."""
+
     def post(self, request, run_id):
         try:
             report = RunReport.from_dict(request.data)

@@ -339,7 +339,7 @@ def test_a_lost_agent_ends_the_run_in_error_and_keeps_its_part_series(acme, flee
     assert parts_of(run)[0].status == PartStatus.LOST
     late = fleet[first.agent_id].post(f"/runs/{first.pk}/result", {"outcome": "completed", "exit_code": 0,
                                                                   "result": a_result([1.0] * 999)})
-    assert late.status_code == 200  # a late report of a lost part changes nothing
+    assert late.status_code == 409 and late.json()["error"] == "stale_claim"  # a lost part's late report
     assert parts_of(run)[0].status == PartStatus.LOST and not parts_of(run)[0].metrics
     fleet[second.agent_id].post(f"/runs/{second.pk}/result", {"outcome": "cancelled", "error": "stopped",
                                                               "result": a_result([30.0] * 10)})
