@@ -124,9 +124,10 @@ def judge(run: Run, status: str, **fields) -> bool:
     return move(run, status, only_from={RunStatus.RUNNING}, **fields)
 
 
-def fail_active(run: Run, *, error: str, at: datetime | None = None) -> bool:
-    """queued or running → error with ``error`` as the reason; False if the run has ended meanwhile."""
-    return move(run, RunStatus.ERROR, error=error, completed_at=at or timezone.now())
+def fail_active(run: Run, *, error: str, at: datetime | None = None, **fields) -> bool:
+    """queued or running → error with ``error`` as the reason (and ``fields``, e.g. the figures measured
+    until then); False if the run has ended meanwhile."""
+    return move(run, RunStatus.ERROR, error=error, completed_at=at or timezone.now(), **fields)
 
 
 def created_final(run: Run, status: str, *, reason: str, at: datetime | None = None) -> Run:

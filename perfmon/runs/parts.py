@@ -209,7 +209,13 @@ def part_result(part: RunPart) -> Result | None:
 
 
 def _result_from_series(part: RunPart) -> Result | None:
-    rows = list(SeriesPoint.all_tenants.filter(run_id=part.run_id, part=part.index)
+    return streamed_result(part.run_id, part.index, apdex_t_ms=part.run.apdex_t_ms)
+
+
+def streamed_result(run_id, index: int, *, apdex_t_ms) -> Result | None:
+    """What the series points stored for part ``index`` of the run (0: a run of one agent) add up to,
+    marked partial: the figures of a run or part whose agent never reported. None without requests."""
+    rows = list(SeriesPoint.all_tenants.filter(run_id=run_id, part=index)
                 .values_list("start", "interval_s", "covered_s", "count", "errors", "histogram"))
     rows = [row for row in rows if row[3]]
     if not rows:
@@ -221,7 +227,7 @@ def _result_from_series(part: RunPart) -> Result | None:
     return _make_result(
         count=count, errors=sum(row[4] for row in rows), min_ms=hist.min_ms, max_ms=hist.max_ms,
         sum_ms=hist.mean_ms * hist.count, started=started, ended=ended, hist=hist, apdex=None,
-        apdex_t_ms=float(part.run.apdex_t_ms), series=(), partial=True,
+        apdex_t_ms=float(apdex_t_ms), series=(), partial=True,
     )
 
 

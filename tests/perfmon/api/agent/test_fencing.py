@@ -96,6 +96,9 @@ def test_a_late_report_for_a_run_the_sweeper_ended_lost_is_refused_and_changes_n
     assert sweep().agent_lost == 1
     run = Run.all_tenants.get(pk=queued_run.pk)
     assert run.status == RunStatus.ERROR and run.error.startswith("agent lost") and run.reported_at is None
+    # What it streamed is kept, and is its figures: partial.
+    assert run.metrics["partial"] is True and run.metrics["count"] == sum(p["count"] for p in points) == 40
+    assert run.histogram
     before = state_of(queued_run)
 
     refused(enrolled.post(f"{path}/result", report(claim_id)), "already ended error without a report",
@@ -153,6 +156,7 @@ def test_a_report_for_a_run_that_expired_while_running_is_refused(enrolled, queu
     assert sweep().expired == 1
     before = state_of(queued_run)
     assert before[0] == RunStatus.ERROR and before[1].startswith("expired")
+    assert before[2] == {}  # it streamed nothing: no figures
 
     refused(enrolled.post(f"/runs/{queued_run.pk}/result", report(claim_id)), "expired")
     assert state_of(queued_run) == before
