@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.perfmon-installed
 EXTRAS := server,agent,tools,cli,dev
 
-.PHONY: up test venv services tools lint clean bench bench-quick keycloak
+.PHONY: up test venv services tools lint clean bench bench-quick keycloak compose-test
 
 $(STAMP): pyproject.toml scripts/venv.sh
 	@bash scripts/venv.sh "$(PYTHON)" "$(VENV)" "$(EXTRAS)"
@@ -28,6 +28,11 @@ services:
 ## Install (once, under var/tools) and start Keycloak on 127.0.0.1:8180 with the project's realm; prints the exports to eval.
 keycloak:
 	@bash scripts/keycloak.sh
+
+## Start the compose stack for real (local images from Debian's packages, host networking on
+## 127.0.0.1) and drive it end to end, then remove it (docs/operations.md). Installs Docker and compose when missing.
+compose-test:
+	@$(PYTHON) scripts/compose_test.py
 
 ## Install the load tools that do not come from PyPI (JMeter, Gatling, Artillery) under var/tools.
 tools:
