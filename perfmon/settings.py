@@ -322,6 +322,9 @@ PERFMON_QUEUED_TIMEOUT = env_int("PERFMON_QUEUED_TIMEOUT", 15 * 60)
 PERFMON_SPLIT_MAX_PARTS = env_int("PERFMON_SPLIT_MAX_PARTS", 10)
 PERFMON_SPLIT_READY_TIMEOUT = env_int("PERFMON_SPLIT_READY_TIMEOUT", 120)
 PERFMON_SPLIT_START_LEAD = env_float("PERFMON_SPLIT_START_LEAD", 1.0)
+# How far ahead (s) the tick prepares the runs of idle monitors, published at their due time
+# (perfmon/runs/tick.py); 0 dispatches only what is due. Below a minute, the shortest cron period.
+PERFMON_DISPATCH_AHEAD = min(env_float("PERFMON_DISPATCH_AHEAD", 30.0), 55.0)
 # Seconds between scheduler ticks and sweeps (beat's system entries).
 PERFMON_TICK_INTERVAL = env_float("PERFMON_TICK_INTERVAL", 5.0)
 PERFMON_SWEEP_INTERVAL = env_float("PERFMON_SWEEP_INTERVAL", 30.0)

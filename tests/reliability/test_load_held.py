@@ -164,7 +164,9 @@ def test_web_tier_holds_a_bounded_concurrent_load_while_a_run_streams(tmp_path):
 
         # A second agent whose run receives the load's series posts; the test claims it as an agent would.
         manage_env = {**env, "DJANGO_SETTINGS_MODULE": "perfmon.settings", "SECRET_KEY_FILE": str(tmp_path / "secret-key")}
-        token = manage(manage_env, "create_agent", "load-sink", "--location", "local", "--tenant", "demo")
+        # Its own id each time: the stack's database (DATABASE_URL's) outlives the test.
+        sink_id = f"load-sink-{uuid.uuid4().hex[:8]}"
+        token = manage(manage_env, "create_agent", sink_id, "--location", "local", "--tenant", "demo")
         credential = requests.post(f"{base}/agent-api/v1/enroll", json={"token": token}, timeout=10).json()["credential"]
         agent = {"Authorization": f"Bearer {credential}"}
         beat = requests.post(f"{base}/agent-api/v1/heartbeat", headers=agent, timeout=10,
@@ -188,7 +190,7 @@ def test_web_tier_holds_a_bounded_concurrent_load_while_a_run_streams(tmp_path):
             f"export const options = {{ vus: 2, duration: '{LOAD_S + 10}s' }};\n"
             "export default function () { http.get(__ENV.TARGET_HOST); sleep(0.05); }\n"
         ), "default")
-        sink = monitor("Sink", "export default function () {}\n", "load-sink")
+        sink = monitor("Sink", "export default function () {}\n", sink_id)
         claimed = requests.post(f"{base}/agent-api/v1/runs/{sink}/claim", headers=agent, timeout=10,
                                 json={"claim_id": str(uuid.uuid4())})
         assert claimed.status_code == 200, claimed.text
