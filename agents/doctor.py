@@ -8,18 +8,23 @@ with a claim of a run id that cannot exist (404 means the credential works).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from kombu import Connection
 
 from agents.client import ControlPlane, TransportError
 from agents.config import AgentConfig, ConfigError, load
+from agents.spool import DAMAGED
 from agents.tools import RunAs, ToolCatalog
 
 NIL_RUN = "00000000-0000-0000-0000-000000000000"
 NIL_CLAIM = "00000000-0000-4000-8000-000000000000"
+PROBE_BYTES = 64 * 1024
+LOW_SPACE_BYTES = 64 * 1024 * 1024
 
 
 class Report:
@@ -94,6 +99,12 @@ def check_dirs(config: AgentConfig, report: Report) -> None:
     if pending:
         size = sum(f.stat().st_size for f in pending)
         report.warn(f"{len(pending)} posts ({size} bytes) wait in the spool for the control plane")
+    check_spool_space(spool, report)
+    damaged = sorted((spool / DAMAGED).iterdir()) if (spool / DAMAGED).is_dir() else []
+    damaged += sorted(spool.glob(f"{DAMAGED}-*"))  # set aside in place when damaged/ could not be made
+    if damaged:
+        report.warn(f"{len(damaged)} unreadable spool files (cut short by a crash or damaged) were set aside "
+                    f"in {spool / DAMAGED}; their posts were not sent (the agent's log names each)")
     lock = spool / "lock"
     if lock.exists():
         fd = os.open(lock, os.O_RDONLY)
@@ -105,6 +116,38 @@ def check_dirs(config: AgentConfig, report: Report) -> None:
             report.ok(f"an agent process (pid {pid}) is running with this config")
         finally:
             os.close(fd)
+
+
+def check_spool_space(spool: Path, report: Report) -> None:
+    """Write (and remove) a probe of PROBE_BYTES in the spool directory: catches a full disk and a quota."""
+    if not spool.is_dir():
+        return
+    probe = spool / f".doctor-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(bytes(PROBE_BYTES))
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        report.fail(f"spool {spool} is full ({exc.strerror or exc}): the agent keeps posts in memory and drops "
+                    "series and log posts beyond its limit (results are kept); free space there "
+                    "(docs/agent-install.md, Outages and crashes)")
+        return
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    try:
+        free = shutil.disk_usage(spool).free
+    except OSError:
+        return
+    if free < LOW_SPACE_BYTES:
+        report.warn(f"spool {spool} has {free // 2**20} MiB free: an outage of the control plane fills it soon")
+    else:
+        report.ok(f"spool {spool} has {free // 2**20} MiB free")
 
 
 def check_tools(config: AgentConfig, run_as: RunAs, report: Report) -> None:

@@ -8,6 +8,7 @@ next start, so a run never stays ``running`` because its agent vanished.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ class AgentState:
         self._runs: dict[str, RunHandle] = {}
         self._shutdown_at: float | None = None
         self.shutdown_requested = threading.Event()
+        self._marker_failed = False  # logged once until a marker is written again
 
     # -- runs --------------------------------------------------------------------------
     def begin(self, run_id: str, **facts) -> RunHandle:
@@ -60,8 +62,21 @@ class AgentState:
         if handle.tool_pgid is not None:
             data.update(tool_pgid=handle.tool_pgid, tool_started=handle.tool_started)
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, marker)
+        try:
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, marker)
+        except OSError as exc:
+            # A full disk must not stop the run: the marker keeps its last counts (or, for a run
+            # whose first marker failed, a crash leaves the run to the control plane's sweeper).
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not self._marker_failed:
+                log.error("cannot write the run marker %s (%s); the run goes on", marker, exc)
+            self._marker_failed = True
+            return
+        if self._marker_failed:
+            log.info("run markers are written again (%s)", marker)
+            self._marker_failed = False
 
     def end(self, run_id: str) -> None:
         """Forget a run whose result is spooled."""
