@@ -96,7 +96,10 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------
 _SQLITE_DEFAULT = f"sqlite:///{VAR_DIR / 'perfmon.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL") or _SQLITE_DEFAULT, conn_max_age=60)}
+# Connections are kept for 60 s and checked before a request reuses one, so the first request after
+# a database restart opens a new connection instead of failing on the dead one.
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL") or _SQLITE_DEFAULT, conn_max_age=60,
+                                              conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: wait for locks instead of failing,
     # take the write lock at BEGIN (no upgrade deadlocks), and let readers run
