@@ -222,18 +222,23 @@ class Reporter:
                 continue
             self._flush.clear()
             last_round = time.monotonic()
-            # One round: until the spool is empty, one merged post per run and kind at a time
-            # (while the control plane is away, the same post again after each backoff).
-            while not self._stop.is_set():
+            # One round: what was spooled when it began, one merged post per run and kind at a time
+            # (while the control plane is away, the same post again after each backoff). What the
+            # executors spool meanwhile waits for the next round, so a slow control plane still
+            # gets one post per interval per run and kind, not one per spooled post.
+            cutoff = self.spool.newest_seq()
+            while not self._stop.is_set() and cutoff is not None:
                 try:
-                    batch = self._batch()
+                    batch = self._batch(cutoff)
                 except Exception:  # reading the spool failed: the sender must not die, nor spin
                     log.exception("cannot read the spool %s", self.spool.directory)
                     self._stop.wait(backoff.next_delay())
                     break
                 if not batch:
                     break
-                self._send(batch, backoff)
+                if not self._send(batch, backoff):
+                    # It waited out a backoff: what was spooled meanwhile joins the retry.
+                    cutoff = self.spool.newest_seq()
 
     def _send(self, batch: list[Entry], backoff: Backoff) -> bool:
         """Post the batch; True when it left the spool (sent or refused) or is to be resent smaller,
@@ -296,14 +301,17 @@ class Reporter:
         key = MERGEABLE.get(batch[0].kind)
         return sum(len(entry.body.get(key, [])) for entry in batch) if key else 1
 
-    def _batch(self) -> list[Entry]:
-        """The oldest spooled post and the later ones it merges with (same run, same kind).
+    def _batch(self, cutoff: int | None = None) -> list[Entry]:
+        """The oldest spooled post and the later ones it merges with (same run, same kind), among
+        the posts up to seq ``cutoff`` (all when None); [] when the oldest is newer than that.
 
         Posts of other runs or kinds may be passed over (they do not depend on
         each other: the control plane orders points and chunks by seq); the
         run's own result is never passed, so it stays last.
         """
         entries = self.spool.peek(PEEK)
+        if cutoff is not None:
+            entries = [entry for entry in entries if entry.seq <= cutoff]
         if not entries:
             return []
         first = entries[0]

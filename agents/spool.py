@@ -223,6 +223,11 @@ class Spool:
         with self._lock:
             return len(self._index)
 
+    def newest_seq(self) -> int | None:
+        """The seq of the newest spooled post (None when empty): later posts have larger ones."""
+        with self._lock:
+            return self._index[-1][0] if self._index else None
+
     @property
     def bytes(self) -> int:
         with self._lock:
