@@ -42,7 +42,7 @@ tools:
 bench: venv
 	@$(PY) bench/run.py
 
-## The same at small sizes in about a minute: a smoke test, its figures not meaningful.
+## The same at small sizes in about two minutes: a smoke test, its figures not meaningful.
 bench-quick: venv
 	@$(PY) bench/run.py --quick
 

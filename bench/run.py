@@ -11,7 +11,7 @@ ones ``scripts/services.sh`` starts (it never destroys data). The figures go
 to bench/results/latest.json (``--quick``: bench/results/quick.json, so a smoke
 run never overwrites the measured figures) and a table on stdout.
 
-``--quick`` runs small sizes in about a minute as a smoke test: its figures say
+``--quick`` runs small sizes in about two minutes as a smoke test: its figures say
 that every path works, not how fast it is. Nothing here asserts a time.
 """
 
@@ -116,7 +116,7 @@ def table(results: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes in about a minute: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="small sizes in about two minutes: a smoke test")
     parser.add_argument("--only", default="", help="comma-separated figures to run, e.g. P1,P3")
     parser.add_argument("--output", type=Path, help="where to write the JSON (default bench/results/latest.json)")
     args = parser.parse_args()
