@@ -65,6 +65,8 @@ def series_rows(body: bytes, target: StreamTarget) -> list[tuple]:
         if not (0 <= seq <= _INT_MAX and 0 <= errors <= count <= _INT_MAX) or (vus is not None and not 0 <= vus <= _INT_MAX):
             raise ValidationError({"points": ["seq, count, errors and vus must be non-negative integers "
                                               f"(at most {_INT_MAX}), errors <= count"]})
+        if "\x00" in row[11]:  # a PostgreSQL text column cannot hold a NUL
+            raise ValidationError({"points": ["a histogram is text without null characters"]})
         append(row)
     return rows
 
@@ -140,7 +142,7 @@ class ClaimSerializer(serializers.Serializer):
 
 
 class LogChunkSerializer(serializers.Serializer):
-    seq = serializers.IntegerField(min_value=0)
+    seq = serializers.IntegerField(min_value=0, max_value=_INT_MAX)  # the column is a PostgreSQL integer
     text = serializers.CharField(max_length=MAX_CHUNK_CHARS, allow_blank=True, trim_whitespace=False)
 
 
