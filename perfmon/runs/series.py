@@ -15,12 +15,16 @@ that grid from the run's first interval. ``part=`` reads one part alone.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from perfmon.runs.models import Run, SeriesPoint
+from runners.errors import ParseError
 from runners.histogram import LatencyHistogram
+
+log = logging.getLogger(__name__)
 
 #: the most points a chart draws; longer runs are merged down to it (10 min of 1 s points)
 CHART_MAX_POINTS = 600
@@ -87,6 +91,18 @@ def _interval(row: dict) -> Interval:
     )
 
 
+def _histograms(rows: list[dict]):
+    """The rows' histograms; one an agent sent that does not decode is left out of the merge, and
+    logged (the point's own figures still count), so a bad point never breaks a run's charts."""
+    for row in rows:
+        if row["count"] and row["histogram"]:
+            try:
+                yield LatencyHistogram.decode(row["histogram"])
+            except ParseError as exc:
+                log.warning("series point %s of run %s has a histogram that does not decode (%s); "
+                            "left out of merged percentiles", row.get("seq"), row.get("run_id", "?"), exc)
+
+
 def _merge(rows: list[dict]) -> Interval:
     if len(rows) == 1:
         return _interval(rows[0])
@@ -94,9 +110,7 @@ def _merge(rows: list[dict]) -> Interval:
     span = (last["start"] - first["start"]).total_seconds() + last["interval_s"]
     covered = sum(_covered(row) for row in rows)
     count = sum(row["count"] for row in rows)
-    histogram = LatencyHistogram.merged(
-        LatencyHistogram.decode(row["histogram"]) for row in rows if row["count"] and row["histogram"]
-    )
+    histogram = LatencyHistogram.merged(_histograms(rows))
     if histogram.count:
         pct = histogram.percentiles((50, 90, 95, 99))
         p50, p90, p95, p99 = pct[50], pct[90], pct[95], pct[99]
@@ -162,9 +176,7 @@ def _side_by_side_rows(points, *, after_seq: int) -> list[dict]:
 def _side_by_side(seq: int, rows: list[dict]) -> dict:
     """One stored-point-shaped row for the parts' points of one span of time (they ran at the same time)."""
     count = sum(row["count"] for row in rows)
-    histogram = LatencyHistogram.merged(
-        LatencyHistogram.decode(row["histogram"]) for row in rows if row["count"] and row["histogram"]
-    )
+    histogram = LatencyHistogram.merged(_histograms(rows))
     pct = histogram.percentiles((50, 90, 95, 99)) if histogram.count else {}
     start = rows[0]["start"]
     end = max(row["start"] + timedelta(seconds=row["interval_s"]) for row in rows)

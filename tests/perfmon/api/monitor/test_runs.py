@@ -458,3 +458,24 @@ def test_cancel_a_queued_run_ends_it_and_a_running_one_is_marked(api, acme, acme
     assert Run.all_tenants.get(pk=running.pk).cancel_requested_at is None
     assert api.post(f"/api/runs/{running.pk}/cancel", key=acme_key).json()["status"] == "running"
     assert Run.all_tenants.get(pk=running.pk).cancel_requested_at is not None
+
+
+def test_a_point_whose_histogram_does_not_decode_never_breaks_merged_series(api, acme, acme_key):
+    # An agent can send any text as a point's histogram; checking each at ingest costs too much,
+    # so the merge leaves an undecodable one out (its counts still count).
+    from perfmon.runs.models import SeriesPoint
+    from runners.histogram import LatencyHistogram
+
+    run = make_run(acme, make_monitor(acme), status=RunStatus.PASS)
+    start = timezone.now().replace(microsecond=0) - timedelta(seconds=30)
+    good = LatencyHistogram()
+    for ms in (10, 20, 30):
+        good.record(ms)
+    for seq, text in enumerate([good.encode(), "garbage", "['x']", good.encode()]):
+        SeriesPoint.all_tenants.create(run=run, seq=seq, start=start + timedelta(seconds=seq), interval_s=1.0,
+                                       count=3, errors=0, p50_ms=20, p95_ms=30, p99_ms=30, throughput_rps=3,
+                                       histogram=text, covered_s=1.0)
+    response = api.get(f"/api/runs/{run.pk}/series?maxPoints=1", key=acme_key)
+    assert response.status_code == 200, response.content
+    (merged,) = response.json()["points"]
+    assert merged["count"] == 12 and merged["p99"] == pytest.approx(30, rel=0.01)
