@@ -50,7 +50,14 @@ class TcpLink:
                 client.close()
                 continue
             with self._lock:
-                self._sockets.update((client, server))
+                # A cut that came while this connection was being made must break it too.
+                cut = self._stop.is_set()
+                if not cut:
+                    self._sockets.update((client, server))
+            if cut:
+                client.close()
+                server.close()
+                return
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _pump(self, client: socket.socket, server: socket.socket) -> None:
@@ -81,7 +88,8 @@ class TcpLink:
 
     def cut(self) -> None:
         """Refuse new connections and break every open one."""
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         if self._listener is not None:
             # shutdown wakes the accept() blocked in the link's thread; close alone would not.
             with contextlib.suppress(OSError):
