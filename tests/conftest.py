@@ -149,3 +149,12 @@ def keycloak_oidc(keycloak, settings):
     reset_cache()
     yield keycloak
     reset_cache()
+
+
+@pytest.fixture
+def stack_database():
+    """Environment entries giving a `make up` stack started by a test a database of its own."""
+    from tests.test_stack import own_database
+
+    with own_database() as env:
+        yield env

@@ -11,13 +11,40 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 90
+
+
+@contextmanager
+def own_database() -> Iterator[dict[str, str]]:
+    """The environment for a stack with a database of its own on DATABASE_URL's server,
+    dropped afterwards, so that nothing earlier runs left there (the demo tenant's
+    monitors count against its license) changes what the test sees. Without
+    DATABASE_URL the stack's embedded SQLite under its var directory is fresh anyway."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        yield {}
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = f"perfmon_stack_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield {"DATABASE_URL": urlsplit(url)._replace(path=f"/{name}").geturl()}
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def free_port() -> int:
@@ -73,10 +100,13 @@ def children_of(pid: int) -> list[int]:
 
 
 @pytest.mark.integration
-def test_make_up_stack_serves_and_stops_cleanly(tmp_path):
+def test_make_up_stack_serves_and_stops_cleanly(tmp_path, stack_database):
     port = free_port()
     target_port = free_port()
-    env = {**os.environ, "PORT": str(port), "PERFMON_VAR_DIR": str(tmp_path), "PERFMON_DEMO_TARGET_PORT": str(target_port)}
+    env = {
+        **os.environ, **stack_database,
+        "PORT": str(port), "PERFMON_VAR_DIR": str(tmp_path), "PERFMON_DEMO_TARGET_PORT": str(target_port),
+    }
     env.pop("SECRET_KEY", None)  # the stack generates its own, as on a fresh machine
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = (tmp_path / "stack.log").open("w")

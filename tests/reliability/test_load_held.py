@@ -142,11 +142,11 @@ def count(summary: dict, metric: str) -> int:
 
 
 @pytest.mark.integration
-def test_web_tier_holds_a_bounded_concurrent_load_while_a_run_streams(tmp_path):
+def test_web_tier_holds_a_bounded_concurrent_load_while_a_run_streams(tmp_path, stack_database):
     k6 = require_tool("k6")
     port, target_port = free_port(), free_port()
     env = {
-        **os.environ, "PORT": str(port), "PERFMON_VAR_DIR": str(tmp_path), "PERFMON_DEMO_TARGET_PORT": str(target_port),
+        **os.environ, **stack_database, "PORT": str(port), "PERFMON_VAR_DIR": str(tmp_path), "PERFMON_DEMO_TARGET_PORT": str(target_port),
         # The load is many requests of one key; the limiter's 429s are tested elsewhere.
         "PERFMON_API_RATE_LIMIT": "off",
     }
@@ -164,7 +164,6 @@ def test_web_tier_holds_a_bounded_concurrent_load_while_a_run_streams(tmp_path):
 
         # A second agent whose run receives the load's series posts; the test claims it as an agent would.
         manage_env = {**env, "DJANGO_SETTINGS_MODULE": "perfmon.settings", "SECRET_KEY_FILE": str(tmp_path / "secret-key")}
-        # Its own id each time: the stack's database (DATABASE_URL's) outlives the test.
         sink_id = f"load-sink-{uuid.uuid4().hex[:8]}"
         token = manage(manage_env, "create_agent", sink_id, "--location", "local", "--tenant", "demo")
         credential = requests.post(f"{base}/agent-api/v1/enroll", json={"token": token}, timeout=10).json()["credential"]
