@@ -7,8 +7,9 @@ envelope. The schema covers only this surface (schema_urls.py).
 """
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from perfmon.api.common.views import SwaggerView
 from perfmon.api.monitor import schema  # noqa: F401 - registers the security schemes
 from perfmon.api.monitor.views import agents, alerts, base, breakdown, license, monitors, runs
 
@@ -44,5 +45,5 @@ urlpatterns = [
         }),
         name="api-schema",
     ),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

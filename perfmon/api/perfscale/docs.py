@@ -6,7 +6,9 @@ Bearer scheme, so Swagger UI's "Authorize" takes an access token.
 
 from django.urls import path
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView
+
+from perfmon.api.common.views import SwaggerView
 
 SCHEMA_SETTINGS = {
     "TITLE": "perfscale API",
@@ -40,7 +42,7 @@ class PerfscaleSchemaView(SpectacularJSONAPIView):
     custom_settings = SCHEMA_SETTINGS
 
 
-_swagger_ui = SpectacularSwaggerView.as_view(url_name="perfscale-schema", title=SCHEMA_SETTINGS["TITLE"])
+_swagger_ui = SwaggerView.as_view(url_name="perfscale-schema", title=SCHEMA_SETTINGS["TITLE"])
 
 urlpatterns = [
     path("api-docs/openapi.json", PerfscaleSchemaView.as_view(), name="perfscale-schema"),

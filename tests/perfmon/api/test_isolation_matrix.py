@@ -82,18 +82,10 @@ def api_routes() -> list[str]:
 
 CALLBACKS = dict(walk(get_resolver().url_patterns))
 CASES = [(route, method) for route in api_routes() for method in view_methods(CALLBACKS[route])]
-# Known defects outside isolation, strict so the fix is noticed.
-BROKEN = {
-    ("api/docs/", "options"): "Swagger UI answers OPTIONS with a 500 (TemplateDoesNotExist)",
-    ("api/v1/docs/", "options"): "Swagger UI answers OPTIONS with a 500 (TemplateDoesNotExist)",
-}
 
 
 def params(cases):
-    return [pytest.param(route, method, id=f"{method.upper()} /{route}",
-                         marks=[pytest.mark.xfail(strict=True, reason=BROKEN[(route, method)])]
-                         if (route, method) in BROKEN else [])
-            for route, method in cases]
+    return [pytest.param(route, method, id=f"{method.upper()} /{route}") for route, method in cases]
 
 
 def surface(route: str) -> str:

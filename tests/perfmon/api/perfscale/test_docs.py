@@ -36,6 +36,15 @@ def test_swagger_ui_renders_over_http_and_points_at_the_schema(live_server, page
     assert "openapi.json" in response.text  # the schema it loads (escaped in the page's script)
 
 
+@pytest.mark.parametrize("page", ["/swagger-ui/", "/api/v1/docs/", "/api/docs/"])
+def test_swagger_ui_answers_options_with_its_metadata_as_json(live_server, page):
+    response = requests.options(f"{live_server.url}{page}", timeout=30)
+
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "GET" in response.headers["Allow"]
+
+
 def test_schema_has_every_documented_path_and_method(schema):
     for path, methods in DOCUMENTED.items():
         assert path in schema["paths"], path
