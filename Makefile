@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.perfmon-installed
 EXTRAS := server,agent,tools,cli,dev
 
-.PHONY: up test venv services tools lint clean bench bench-quick keycloak compose-test
+.PHONY: up test venv services tools lint clean bench bench-quick keycloak compose-test fuzz
 
 $(STAMP): pyproject.toml scripts/venv.sh
 	@bash scripts/venv.sh "$(PYTHON)" "$(VENV)" "$(EXTRAS)"
@@ -37,6 +37,12 @@ compose-test:
 ## Install the load tools that do not come from PyPI (JMeter, Gatling, Artillery) under var/tools.
 tools:
 	@bash scripts/install-tools.sh
+
+## Schemathesis against both API documents at length (tests/fuzz, docs/reliability.md): the suite's
+## bounded run with 200 examples an operation, twice the workers and a new seed each time.
+fuzz: venv
+	@PERFMON_FUZZ_EXAMPLES=$${PERFMON_FUZZ_EXAMPLES:-200} PERFMON_FUZZ_WORKERS=$${PERFMON_FUZZ_WORKERS:-4} \
+	  PERFMON_FUZZ_SEED=$${PERFMON_FUZZ_SEED:-$$(date +%s)} $(PY) -m pytest tests/fuzz -s $(PYTEST_ARGS)
 
 ## Measure every hot path against its baseline (a few minutes); writes bench/results/latest.json.
 bench: venv

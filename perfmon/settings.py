@@ -217,6 +217,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The error envelope's answers and closed request bodies, on every operation (perfmon/api/common/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "perfmon.api.common.openapi.envelope_answers"],
     "ENUM_NAME_OVERRIDES": {
         "PartStatusEnum": "perfmon.runs.models.PartStatus",
         "AgentStatusEnum": [("online", "online"), ("offline", "offline")],

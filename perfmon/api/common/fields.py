@@ -49,26 +49,33 @@ def clean_thresholds(data) -> dict[str, int | float]:
     return _translated(validation.clean_thresholds, data)
 
 
+# Each threshold may be null: unset, as if it were left out.
+_LATENCY_MS = {"type": "number", "minimum": 0, "exclusiveMinimum": True,
+               "maximum": validation.THRESHOLD_RANGES["latencyMs"][1], "nullable": True}
+_ERROR_RATE = {"type": "number", "minimum": 0, "maximum": validation.THRESHOLD_RANGES["errorRatePercent"][1],
+               "nullable": True}
+_PERCENTILE = {"type": "integer", "enum": [*LATENCY_PERCENTILES, None], "nullable": True}
+
+
 @extend_schema_field(
     {
         "type": "object",
         "properties": {
-            "latencyMs": {"type": "number", "description": "Breached when the chosen percentile (p95) exceeds it (ms)."},
-            "errorRatePercent": {"type": "number", "description": "Breached when errors exceed this % of requests."},
-            "apdexMin": {"type": "number", "description": "Breached when the run's Apdex falls below it (0..1)."},
-            "latencyPercentile": {"type": "integer", "enum": list(LATENCY_PERCENTILES),
-                                  "description": "Percentile latencyMs is compared with (default 95)."},
+            "latencyMs": {**_LATENCY_MS, "description": "Breached when the chosen percentile (p95) exceeds it (ms)."},
+            "errorRatePercent": {**_ERROR_RATE, "description": "Breached when errors exceed this % of requests."},
+            "apdexMin": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                         "description": "Breached when the run's Apdex falls below it (0..1)."},
+            "latencyPercentile": {**_PERCENTILE, "description": "Percentile latencyMs is compared with (default 95)."},
             "requests": {
                 "type": "object",
                 "description": "Thresholds of one request name each, judged on that name's own figures: "
                                "{\"login\": {\"latencyMs\": 300, \"errorRatePercent\": 1}}.",
+                "maxProperties": validation.MAX_REQUEST_THRESHOLDS,
+                "nullable": True,
                 "additionalProperties": {
                     "type": "object",
-                    "properties": {
-                        "latencyMs": {"type": "number"},
-                        "errorRatePercent": {"type": "number"},
-                        "latencyPercentile": {"type": "integer", "enum": list(LATENCY_PERCENTILES)},
-                    },
+                    "properties": {"latencyMs": _LATENCY_MS, "errorRatePercent": _ERROR_RATE,
+                                   "latencyPercentile": _PERCENTILE},
                     "additionalProperties": False,
                 },
             },
@@ -108,7 +115,11 @@ def clean_parameters(data) -> dict[str, str]:
     return _translated(validation.clean_parameters, data)
 
 
-@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+@extend_schema_field({"type": "object", "maxProperties": validation.MAX_PARAMETERS,
+                      "additionalProperties": {"anyOf": [
+                          {"type": "string", "maxLength": validation.MAX_PARAMETER_VALUE},
+                          {"type": "number"}, {"type": "boolean"},
+                      ], "description": "numbers and booleans are passed as their text"}})
 class ParametersField(serializers.Field):
     """An object of parameter names to string values (the tool's environment)."""
 
@@ -301,3 +312,62 @@ def reject_unknown_fields(data: Mapping, allowed) -> None:
             f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
             details={name: ["Unknown field."] for name in unknown},
         )
+
+
+# What a JSON value of each field kind must be (bool is an int to Python, but not to JSON Schema).
+_JSON_KINDS: tuple[tuple[type, tuple[type, ...], str], ...] = (
+    (serializers.BooleanField, (bool,), "a boolean"),
+    (serializers.IntegerField, (int,), "a whole number"),
+    (serializers.FloatField, (int, float), "a number"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.UUIDField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "a string"),
+)
+
+
+def reject_wrong_json_types(fields: Mapping, data: Mapping) -> None:
+    """400 naming every field of a JSON body whose value is not of the JSON type the schema gives it.
+
+    DRF would coerce ``"location": 0`` into ``"0"`` and ``"apdexT": "500"`` into 500; the
+    documents say string and integer, and a client sending the other is mistaken, so it is
+    told. Form bodies are all text and keep DRF's conversions. ``null`` is left to the field.
+    """
+    errors = {}
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None or value is None or getattr(field, "read_only", False):
+            continue
+        if isinstance(field, ThresholdsField):
+            errors.update(_threshold_json_types(name, value))
+            continue
+        kinds = next(((types, what) for kind, types, what in _JSON_KINDS if isinstance(field, kind)), None)
+        if isinstance(field, serializers.ChoiceField) and all(isinstance(key, str) for key in field.choices):
+            kinds = ((str,), "a string")
+        if kinds is None:
+            continue
+        types, what = kinds
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            errors[name] = [f"Must be {what}."]
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _threshold_json_types(name: str, thresholds) -> dict:
+    """A JSON body's thresholds are numbers, not numeric strings (``{"latencyMs": "300"}`` is a form's way);
+    the problems nested as the thresholds' own are: ``{"thresholds": {"latencyMs": [...]}}``."""
+    if not isinstance(thresholds, Mapping):
+        return {}
+    errors: dict = {}
+    for key, value in thresholds.items():
+        if key == "requests" and isinstance(value, Mapping):
+            for request, own in value.items():
+                if isinstance(own, Mapping):
+                    errors.update({f"requests.{request}.{k}": ["Must be a number."]
+                                   for k, v in own.items() if v is not None and not _is_number(v)})
+        elif key != "requests" and value is not None and not _is_number(value):
+            errors[str(key)] = ["Must be a number."]
+    return {name: errors} if errors else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from perfmon.api.common.openapi import BIGINT_MAX, integer_query
 from perfmon.core.errors import ValidationFailed
 
 
@@ -21,7 +22,7 @@ class Window:
 
 def _integer(params: Mapping, name: str, default: int, low: int, high: int | None, errors: dict) -> int:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     text = str(raw).strip()
     if not text.lstrip("-").isdigit():
@@ -33,7 +34,7 @@ def _integer(params: Mapping, name: str, default: int, low: int, high: int | Non
     return value
 
 
-def parse_window(params: Mapping, *, default_limit: int, max_limit: int, max_offset: int | None = None) -> Window:
+def parse_window(params: Mapping, *, default_limit: int, max_limit: int, max_offset: int = BIGINT_MAX) -> Window:
     """``limit`` (1..max_limit, default ``default_limit``) and ``offset`` (>= 0) from query parameters.
 
     Raises ValidationFailed with per-parameter details for non-integers or out-of-range values.
@@ -45,3 +46,11 @@ def parse_window(params: Mapping, *, default_limit: int, max_limit: int, max_off
         name, messages = next(iter(errors.items()))
         raise ValidationFailed(f"{name}: {messages[0]}", details=errors)
     return Window(limit=limit, offset=offset)
+
+
+def window_parameters(*, default_limit: int, max_limit: int, max_offset: int = BIGINT_MAX) -> list:
+    """The OpenAPI parameters of parse_window's ``limit`` and ``offset``, with the same bounds."""
+    limit = integer_query("limit", 1, max_limit, f"1..{max_limit}, default {default_limit}")
+    if max_offset == 0:
+        return [limit]
+    return [limit, integer_query("offset", 0, max_offset, "rows to skip, default 0")]

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from django.conf import settings
+from rest_framework.exceptions import ValidationError
+
 from perfmon.api.common.casing import camel
 from perfmon.api.common.metrics import SUMMARY_KEYS, summary_metrics
 from perfmon.runs import breakdown as shared
@@ -145,3 +148,19 @@ def parse_ids(raw: str | None, *, minimum: int, maximum: int) -> list[str]:
     if len({part.lower() for part in ids}) != len(ids):
         raise ValueError("Each run may be given once.")
     return ids
+
+
+def whole_number(raw: str) -> int | None:
+    """``raw`` as a non-negative whole number written in ASCII digits, else None (``"²".isdigit()`` is true)."""
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def part_index(params: Mapping) -> int | None:
+    """The ``?part=`` index (None when absent); a 400 for one that is not below PERFMON_SPLIT_MAX_PARTS."""
+    raw = params.get("part")
+    if raw is None:
+        return None
+    index = whole_number(raw)
+    if index is None or index >= settings.PERFMON_SPLIT_MAX_PARTS:
+        raise ValidationError({"part": [f"The index of a part: 0 to {settings.PERFMON_SPLIT_MAX_PARTS - 1}."]})
+    return index

@@ -32,7 +32,7 @@ def path_id(name: str, kind=OpenApiTypes.UUID, description: str = "") -> OpenApi
 
 
 ID_PREFIX_PARAM = OpenApiParameter(
-    "idPrefix", OpenApiTypes.STR,
+    "idPrefix", {"type": "string", "pattern": "^-*([0-9a-fA-F]-*){6,32}$"},
     description="only ids that start with these 6 to 32 hexadecimal digits (dashes ignored): a shortened id",
 )
 

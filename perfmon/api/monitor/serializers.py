@@ -11,6 +11,7 @@ the name differs from the model's beyond casing.
 from __future__ import annotations
 
 from fractions import Fraction
+from zoneinfo import available_timezones
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -38,6 +39,37 @@ from perfmon.runs.reasons import run_reason
 _TOOLS = ", ".join(Tool.values)
 
 
+# A five-field cron expression as the schema states it: per field its numbers (month and weekday names in
+# any case), ranges, steps and lists. schedule.validate also refuses a range that runs backwards or a
+# schedule that never fires (30 February), which no pattern can say.
+def _names(*names: str) -> str:
+    return "|".join("".join(f"[{ch.lower()}{ch.upper()}]" for ch in name) for name in names)
+
+
+def _cron_field(number: str) -> str:
+    item = rf"(\*|({number})(-({number}))?)(/(0?[1-9]|[1-9][0-9]))?"
+    return rf"{item}(,{item})*"
+
+
+_MONTHS = _names("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = _names("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CRON_PATTERN = r"^\s*" + r"\s+".join(_cron_field(number) for number in (
+    "[0-5]?[0-9]", "[01]?[0-9]|2[0-3]", "0?[1-9]|[12][0-9]|3[01]", f"0?[1-9]|1[0-2]|{_MONTHS}", f"0?[0-7]|{_DAYS}",
+)) + r"\s*$"
+
+
+@extend_schema_field({"type": "string", "pattern": CRON_PATTERN, "maxLength": 120,
+                      "description": "five-field cron expression, e.g. */15 * * * *"})
+class ScheduleField(serializers.CharField):
+    """A cron expression, checked by perfmon.monitors.schedule."""
+
+
+@extend_schema_field({"type": "string", "enum": sorted(available_timezones()),
+                      "description": "IANA time zone the schedule is read in (default UTC)"})
+class TimezoneField(serializers.CharField):
+    """An IANA time zone name."""
+
+
 class MonitorWriteSerializer(serializers.Serializer):
     """Every field a monitor accepts; create needs name, tool, schedule and one script."""
 
@@ -45,10 +77,8 @@ class MonitorWriteSerializer(serializers.Serializer):
     tool = serializers.ChoiceField(
         choices=Tool.choices, error_messages={"invalid_choice": f'Unknown tool "{{input}}"; use one of {_TOOLS}.'}
     )
-    schedule = serializers.CharField(max_length=120, help_text="five-field cron expression, e.g. */15 * * * *")
-    timezone = serializers.CharField(
-        max_length=64, required=False, help_text="IANA time zone the schedule is read in (default UTC)"
-    )
+    schedule = ScheduleField(max_length=120)
+    timezone = TimezoneField(max_length=64, required=False)
     enabled = serializers.BooleanField(required=False, help_text="default true")
     thresholds = ThresholdsField(required=False, allow_null=True, help_text="null clears them")
     parameters = ParametersField(

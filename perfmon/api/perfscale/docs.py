@@ -20,7 +20,7 @@ SCHEMA_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Enums stay inline: the three "status" enums of this surface need no shared component names
     # (drf-spectacular caches ENUM_NAME_OVERRIDES process-wide, so per-view overrides are unreliable).
-    "POSTPROCESSING_HOOKS": [],
+    "POSTPROCESSING_HOOKS": ["perfmon.api.common.openapi.envelope_answers"],
 }
 
 

@@ -42,11 +42,17 @@ class WholeNumberFloatField(serializers.FloatField):
         return int(value) if value is not None and float(value).is_integer() else value
 
 
+@extend_schema_field({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}],
+                      "nullable": True, "description": "an IPv4 or IPv6 address"})
+class IPAddressField(serializers.IPAddressField):
+    """An IP address the schema gives a format to (drf-spectacular gives a bare string for "both")."""
+
+
 class MachineSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The agent id (a slug of the name)")
     name = serializers.CharField()
     hostname = serializers.CharField()
-    ip_address = serializers.IPAddressField(allow_null=True)
+    ip_address = IPAddressField(allow_null=True)
     os = serializers.CharField()
     arch = serializers.CharField()
     cpu_cores = serializers.IntegerField(allow_null=True)
@@ -64,7 +70,7 @@ class RegisteredMachineSerializer(MachineSerializer):
 class MachineCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     hostname = serializers.CharField(max_length=255)
-    ip_address = serializers.IPAddressField(required=False, allow_null=True)
+    ip_address = IPAddressField(required=False, allow_null=True)
     os = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     arch = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     cpu_cores = serializers.IntegerField(min_value=1, max_value=100_000, required=False, allow_null=True)

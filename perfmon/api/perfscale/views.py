@@ -10,14 +10,14 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import prefetch_related_objects
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.common.fields import reject_unknown_fields
-from perfmon.api.common.pagination import parse_window
+from perfmon.api.common.fields import reject_unknown_fields, reject_wrong_json_types
+from perfmon.api.common.pagination import parse_window, window_parameters
 from perfmon.api.common.views import PrincipalView
 from perfmon.api.perfscale import serializers as s
 from perfmon.api.perfscale.authentication import BearerAuthentication
@@ -55,8 +55,9 @@ class PerfscaleView(PrincipalView):
     def body(self, serializer_class, *, partial: bool = False) -> dict:
         """The request body in snake_case, validated; unknown fields are a 400."""
         data = snake_keys(self.request.data)
-        reject_unknown_fields(data, serializer_class().fields)
         serializer = serializer_class(data=data, partial=partial)
+        reject_unknown_fields(data, serializer.fields)
+        reject_wrong_json_types(serializer.fields, data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -202,8 +203,7 @@ class TaskListView(PerfscaleView):
     @extend_schema(
         tags=["Tasks"],
         parameters=[
-            OpenApiParameter("limit", int, description=f"1..{TASK_LIST_MAX_LIMIT}, default {TASK_LIST_DEFAULT_LIMIT}"),
-            OpenApiParameter("offset", int, description="rows to skip, default 0"),
+            *window_parameters(default_limit=TASK_LIST_DEFAULT_LIMIT, max_limit=TASK_LIST_MAX_LIMIT),
         ],
         responses=s.TaskSerializer(many=True),
         summary="The tenant's tasks, newest first",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.common.pagination import parse_window
+from perfmon.api.common.pagination import parse_window, window_parameters
 from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import AgentMetricsSerializer, AgentSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
@@ -44,10 +44,7 @@ class AgentMetricsView(MonitorApiView):
         ),
         parameters=[
             path_id("agentId", OpenApiTypes.STR, "the agent's id, e.g. eu-west-1"),
-            OpenApiParameter(
-                "limit", OpenApiTypes.INT,
-                description=f"samples, 1..{SAMPLES_MAX_LIMIT}, default {SAMPLES_DEFAULT_LIMIT}",
-            ),
+            *window_parameters(default_limit=SAMPLES_DEFAULT_LIMIT, max_limit=SAMPLES_MAX_LIMIT, max_offset=0),
         ],
         responses={200: AgentMetricsSerializer, **errors(400, 404)},
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework.request import Request
@@ -10,7 +12,7 @@ from rest_framework.response import Response
 from perfmon.alerts.models import AlertState
 from perfmon.alerts.selectors import alert_for_tenant, alerts_for_tenant
 from perfmon.alerts.services import acknowledge_alert
-from perfmon.api.common.pagination import parse_window
+from perfmon.api.common.pagination import parse_window, window_parameters
 from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import AcknowledgeSerializer, AlertSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
@@ -25,10 +27,15 @@ ALERTS_MAX_LIMIT = 500
 def _moment(params, name: str):
     """The aware timestamp in query parameter ``name`` (None when absent). Raises ValidationFailed."""
     raw = params.get(name)
-    if not raw:
+    if raw is None:
         return None
-    moment = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
-    if moment is None or moment.tzinfo is None:
+    try:
+        moment = parse_datetime(raw.replace(" ", "+"))  # a bare "+" in a query string arrives as a space
+        # In UTC: PostgreSQL takes offsets up to 15:59 only, Python's go to 23:59.
+        moment = moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None:
         message = "Must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-23T00:00:00Z."
         raise ValidationFailed(f"{name}: {message}", details={name: [message]})
     return moment
@@ -47,10 +54,7 @@ class AlertListView(MonitorApiView):
             OpenApiParameter("state", OpenApiTypes.STR, enum=AlertState.values),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="opened at or after"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="opened before"),
-            OpenApiParameter(
-                "limit", OpenApiTypes.INT, description=f"1..{ALERTS_MAX_LIMIT}, default {ALERTS_DEFAULT_LIMIT}"
-            ),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="default 0"),
+            *window_parameters(default_limit=ALERTS_DEFAULT_LIMIT, max_limit=ALERTS_MAX_LIMIT),
         ],
         responses={200: AlertSerializer(many=True), **errors(400, 404)},
     )
@@ -58,11 +62,11 @@ class AlertListView(MonitorApiView):
         params = request.query_params
         window = parse_window(params, default_limit=ALERTS_DEFAULT_LIMIT, max_limit=ALERTS_MAX_LIMIT)
         monitor = None
-        if params.get("monitorId"):
+        if "monitorId" in params:
             if as_uuid(params["monitorId"]) is None:
                 raise ValidationFailed("monitorId: Must be a UUID.", details={"monitorId": ["Must be a UUID."]})
             monitor = monitor_for_tenant(self.tenant, params["monitorId"])
-        state = params.get("state") or None
+        state = params.get("state")
         if state is not None and state not in AlertState.values:
             message = f"Must be one of {', '.join(AlertState.values)}."
             raise ValidationFailed(f"state: {message}", details={"state": [message]})

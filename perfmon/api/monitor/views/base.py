@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.http import QueryDict
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -11,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from perfmon.api.common.casing import camel
-from perfmon.api.common.fields import form_to_dict, reject_unknown_fields
+from perfmon.api.common.fields import form_to_dict, reject_unknown_fields, reject_wrong_json_types
 from perfmon.api.common.permissions import TenantRolePermission
 from perfmon.api.common.views import PrincipalView
 from perfmon.api.monitor.authentication import (
@@ -61,6 +62,8 @@ class MonitorApiView(PrincipalView):
         serializer = serializer_class(data=data, partial=partial, context=context or {})
         # The parser made every name camelCase-born, so camel() gives it back as it was sent.
         reject_unknown_fields(dict.fromkeys(map(camel, data)), [camel(name) for name in serializer.fields])
+        if not isinstance(self.request.data, QueryDict):
+            reject_wrong_json_types(serializer.fields, data)
         serializer.is_valid(raise_exception=True)
         return serializer
 

@@ -3,12 +3,14 @@ runs compared side by side (docs/api.md, Runs)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from perfmon.api.common.openapi import integer_query
 from perfmon.api.monitor import breakdown
 from perfmon.api.monitor.schema import errors, path_id
 from perfmon.api.monitor.serializers import RunSerializer
@@ -17,9 +19,10 @@ from perfmon.runs.models import Run, RunPart
 from perfmon.runs.selectors import part_with_breakdown, run_with_breakdown, runs_by_ids
 
 _RUN_ID = path_id("runId", description="the run's id (a UUID)")
-_PART = OpenApiParameter(
-    "part", OpenApiTypes.INT,
-    description="a split run: only this part's own figures (its index, as in /parts); default: the parts merged",
+_PART = integer_query(
+    "part", 0, settings.PERFMON_SPLIT_MAX_PARTS - 1,
+    "a split run: only this part's own figures (its index, as in /parts; 404 when the run has no such part); "
+    "default: the parts merged",
 )
 COMPARE_MIN_RUNS, COMPARE_MAX_RUNS = 2, 3
 
@@ -28,14 +31,15 @@ class BreakdownView(MonitorApiView):
     """Base of the breakdown endpoints: the run (or with ``?part=i`` its part) whose figures are shown."""
 
     def figures_of(self, run_id: str) -> Run | RunPart:
-        """The run of the tenant, or its part ``?part=i``; NotFound for another tenant's run, 400 for a bad part."""
+        """The run of the tenant, or its part ``?part=i``: NotFound for another tenant's run or a part the run
+        does not have, 400 for a ``part`` that is not an index."""
         run = run_with_breakdown(self.tenant, run_id)
-        raw = self.request.query_params.get("part")
-        if raw is None:
+        index = breakdown.part_index(self.request.query_params)
+        if index is None:
             return run
-        part = part_with_breakdown(self.tenant, run, int(raw)) if raw.isdigit() and run.is_split else None
+        part = part_with_breakdown(self.tenant, run, index) if run.is_split else None
         if part is None:
-            raise ValidationError({"part": ["The index of one of this split run's parts."]})
+            raise NotFound(f"Run {run.pk} has no part {index}")
         return part
 
 
@@ -152,19 +156,20 @@ class RunHistogramView(BreakdownView):
         ),
         parameters=[
             _RUN_ID, _PART,
-            OpenApiParameter("buckets", OpenApiTypes.INT,
-                             description=f"at most this many ranges (1..{breakdown.HISTOGRAM_MAX_BUCKETS})"),
+            integer_query("buckets", 1, breakdown.HISTOGRAM_MAX_BUCKETS,
+                          f"at most this many ranges (1..{breakdown.HISTOGRAM_MAX_BUCKETS})"),
         ],
         responses={200: HistogramSerializer, **errors(400, 404)},
     )
     def get(self, request: Request, runId: str) -> Response:  # noqa: N803
         raw = request.query_params.get("buckets", str(breakdown.HISTOGRAM_DEFAULT_BUCKETS))
-        if not raw.isdigit() or not 1 <= int(raw) <= breakdown.HISTOGRAM_MAX_BUCKETS:
+        buckets = breakdown.whole_number(raw)
+        if buckets is None or not 1 <= buckets <= breakdown.HISTOGRAM_MAX_BUCKETS:
             raise ValidationError({"buckets": [f"A whole number from 1 to {breakdown.HISTOGRAM_MAX_BUCKETS}."]})
         owner = self.figures_of(runId)
         hist = breakdown.decoded_histogram(owner.histogram, owner=str(owner))
         exact = owner.metrics if isinstance(owner.metrics, dict) else {}
-        buckets = breakdown.histogram_buckets(hist, int(raw), min_ms=breakdown.number(exact.get("min_ms")),
+        buckets = breakdown.histogram_buckets(hist, buckets, min_ms=breakdown.number(exact.get("min_ms")),
                                               max_ms=breakdown.number(exact.get("max_ms")))
         return Response(HistogramSerializer(buckets).data)
 
@@ -206,9 +211,11 @@ class RunCompareView(MonitorApiView):
             "whole run ids, each once; one that is not the tenant's run is a 404."
         ),
         parameters=[
-            OpenApiParameter("ids", OpenApiTypes.STR, required=True,
-                             description=f"{COMPARE_MIN_RUNS} to {COMPARE_MAX_RUNS} run ids, comma-separated; "
-                                         "the first is the baseline"),
+            OpenApiParameter("ids", {"type": "array", "items": {"type": "string", "format": "uuid"},
+                                     "minItems": COMPARE_MIN_RUNS, "maxItems": COMPARE_MAX_RUNS, "uniqueItems": True},
+                             required=True, style="form", explode=False,
+                             description=f"{COMPARE_MIN_RUNS} to {COMPARE_MAX_RUNS} run ids, comma-separated, each "
+                                         "once; the first is the baseline"),
         ],
         responses={200: ComparisonSerializer, **errors(400, 404)},
     )

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiRequest,
-    OpenApiTypes,
     extend_schema,
 )
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.common.pagination import parse_window
+from perfmon.api.common.pagination import parse_window, window_parameters
 from perfmon.api.monitor.casing import BODY_PARSERS
 from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
 from perfmon.api.monitor.serializers import (
@@ -167,8 +165,7 @@ class MonitorRunsView(MonitorApiView):
         description=f"Newest first. `limit` 1..{RUNS_MAX_LIMIT} (default {RUNS_DEFAULT_LIMIT}), `offset` >= 0.",
         parameters=[
             _MONITOR_ID,
-            OpenApiParameter("limit", OpenApiTypes.INT, description=f"1..{RUNS_MAX_LIMIT}, default {RUNS_DEFAULT_LIMIT}"),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="default 0"),
+            *window_parameters(default_limit=RUNS_DEFAULT_LIMIT, max_limit=RUNS_MAX_LIMIT),
         ],
         responses={200: RunPageSerializer, **errors(400, 404)},
     )

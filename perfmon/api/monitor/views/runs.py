@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from perfmon.api.common.pagination import parse_window
+from perfmon.api.common.openapi import BIGINT_MAX, integer_query
+from perfmon.api.common.pagination import parse_window, window_parameters
+from perfmon.api.monitor.breakdown import part_index, whole_number
 from perfmon.api.monitor.schema import ID_PREFIX_PARAM, errors, path_id
 from perfmon.api.monitor.serializers import RunPageSerializer, RunPartSerializer, RunSerializer
 from perfmon.api.monitor.views.base import MonitorApiView
@@ -50,8 +53,7 @@ class RunListView(MonitorApiView):
         ),
         parameters=[
             ID_PREFIX_PARAM,
-            OpenApiParameter("limit", OpenApiTypes.INT, description=f"1..{RUNS_MAX_LIMIT}, default {RUNS_DEFAULT_LIMIT}"),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="default 0"),
+            *window_parameters(default_limit=RUNS_DEFAULT_LIMIT, max_limit=RUNS_MAX_LIMIT),
         ],
         responses={200: RunPageSerializer, **errors(400)},
     )
@@ -152,15 +154,11 @@ class RunSeriesView(MonitorApiView):
         ),
         parameters=[
             _RUN_ID,
-            OpenApiParameter("after", OpenApiTypes.INT, description="only points with a larger seq (default -1: all)"),
-            OpenApiParameter(
-                "maxPoints", OpenApiTypes.INT,
-                description=f"merge neighbouring points into at most this many (1..{SERIES_MAX_POINTS})",
-            ),
-            OpenApiParameter(
-                "part", OpenApiTypes.INT,
-                description="a split run: only this part's own series (its index); default: the parts merged",
-            ),
+            integer_query("after", -1, BIGINT_MAX, "only points with a larger seq (default -1: all)"),
+            integer_query("maxPoints", 1, SERIES_MAX_POINTS,
+                          f"merge neighbouring points into at most this many (1..{SERIES_MAX_POINTS})"),
+            integer_query("part", 0, settings.PERFMON_SPLIT_MAX_PARTS - 1, "a split run: only this part's own series (its index; 404 when the "
+                                                "run has no such part); default: the parts merged"),
         ],
         responses={200: RunSeriesSerializer, **errors(400, 404)},
     )
@@ -170,19 +168,18 @@ class RunSeriesView(MonitorApiView):
         try:
             after = int(raw)
         except ValueError:
-            raise ValidationError({"after": ["A whole number (the last seq you have) is required."]}) from None
+            after = None
+        if after is None or not -1 <= after <= BIGINT_MAX:
+            raise ValidationError({"after": ["A whole number (the last seq you have, -1 for all) is required."]})
         max_points = None
         if "maxPoints" in request.query_params:
             raw = request.query_params["maxPoints"]
-            if not raw.isdigit() or not 1 <= int(raw) <= SERIES_MAX_POINTS:
+            max_points = whole_number(raw)
+            if max_points is None or not 1 <= max_points <= SERIES_MAX_POINTS:
                 raise ValidationError({"maxPoints": [f"A whole number from 1 to {SERIES_MAX_POINTS}."]})
-            max_points = int(raw)
-        part = None
-        if "part" in request.query_params:
-            raw = request.query_params["part"]
-            if not raw.isdigit() or not run.is_split or int(raw) >= run.parts.count():
-                raise ValidationError({"part": ["The index of one of this split run's parts."]})
-            part = int(raw)
+        part = part_index(request.query_params)
+        if part is not None and (not run.is_split or part >= run.parts.count()):
+            raise NotFound(f"Run {run.pk} has no part {part}")
         points = series.points(self.tenant, run, after_seq=after, limit=SERIES_MAX_POINTS, max_points=max_points,
                                part=part)
         return Response(RunSeriesSerializer({"run_status": run.status, "points": points}).data)

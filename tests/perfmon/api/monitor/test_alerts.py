@@ -63,11 +63,21 @@ def test_alerts_filter_by_time_opened(api, acme, acme_key):
     ("query", "field"),
     [("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit"), ("monitorId=123", "monitorId"),
      ("state=closed", "state"), ("offset=-2", "offset"), ("since=yesterday", "since"),
-     ("until=2026-11-23T00:00:00", "until")],
+     ("until=2026-11-23T00:00:00", "until"),
+     # empty values are no values; offsets PostgreSQL's timestamptz cannot take; a year out of range in UTC
+     ("until=", "until"), ("monitorId=", "monitorId"), ("state=", "state"), ("limit=", "limit"),
+     ("since=0001-01-01T00:00:00%2B01:00", "since"),
+     ("offset=9223372036854775808", "offset")],
 )
 def test_alerts_reject_bad_parameters(api, acme_key, query, field):
     body = assert_envelope(api.get(f"/api/alerts?{query}", key=acme_key), 400)
     assert field in body["details"]
+
+
+def test_an_offset_past_what_postgresql_takes_is_read_in_utc(api, acme_key):
+    # +17:11 is a valid ISO 8601 offset; timestamptz takes offsets up to 15:59 only.
+    response = api.get("/api/alerts?until=0602-09-04T04:16:41.6%2B17:11", key=acme_key)
+    assert response.status_code == 200, response.content
 
 
 def test_alerts_of_an_unknown_monitor_are_404(api, acme_key):

@@ -171,9 +171,20 @@ def test_unknown_tool_names_the_tools(api, acme_key):
 
 
 def test_non_numeric_thresholds_are_reported_per_field(api, acme_key):
-    thresholds = {"latencyMs": "fast", "errorRatePercent": "5.0", "apdexMin": True}
+    # A JSON body's thresholds are JSON numbers, as the schema says: a numeric string is a form's way.
+    thresholds = {"latencyMs": "fast", "errorRatePercent": "5.0", "apdexMin": True, "requests": {"login": {
+        "latencyMs": "300"}}}
     body = assert_envelope(api.post("/api/monitors", monitor_json(thresholds=thresholds), key=acme_key), 400)
-    assert set(body["details"]["thresholds"]) == {"latencyMs", "apdexMin"}
+    assert set(body["details"]["thresholds"]) == {"latencyMs", "errorRatePercent", "apdexMin",
+                                                  "requests.login.latencyMs"}
+
+
+def test_json_values_of_the_wrong_type_are_400_and_store_nothing(api, acme, acme_key):
+    for wrong in ({"location": 0}, {"apdexT": "500"}, {"enabled": "true"}, {"name": ["x"]}, {"apdexT": True},
+                  {"tool": 1}):
+        body = assert_envelope(api.post("/api/monitors", monitor_json(**wrong), key=acme_key), 400)
+        assert set(body["details"]) == set(wrong), (wrong, body)
+    assert Monitor.objects.for_tenant(acme).count() == 0
 
 
 def test_out_of_range_and_unknown_thresholds_are_400(api, acme_key):
@@ -306,7 +317,7 @@ def test_patch_each_field_alone(api, acme, acme_key, created):
     url = f"/api/monitors/{created['id']}"
     steps = [
         ({"name": "Checkout"}, "name", "Checkout"),
-        ({"thresholds": {"apdexMin": "0.8"}}, "thresholds", {"apdexMin": 0.8}),  # replaces the object
+        ({"thresholds": {"apdexMin": 0.8}}, "thresholds", {"apdexMin": 0.8}),  # replaces the object
         ({"parameters": {"USERS": 10}}, "parameters", {"USERS": "10"}),
         ({"timezone": "Asia/Tokyo"}, "timezone", "Asia/Tokyo"),
         ({"agentId": "acme-eu"}, "agentId", "acme-eu"),

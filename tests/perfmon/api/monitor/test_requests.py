@@ -234,12 +234,14 @@ def test_a_split_runs_breakdown_is_the_merge_and_each_part_its_own(api, acme_key
 
 
 @pytest.mark.parametrize("endpoint", BREAKDOWN)
-def test_a_part_that_the_run_does_not_have_is_a_400(api, acme, acme_key, split_run, endpoint):
-    for bad in ("2", "x", "-1", ""):
+def test_a_part_that_is_no_index_is_a_400_and_one_the_run_does_not_have_a_404(api, acme, acme_key, split_run,
+                                                                               endpoint):
+    for bad in ("x", "-1", "", "\u00b2", "10"):  # "²" is a digit to str.isdigit; 10 parts at most
         body = assert_envelope(api.get(f"/api/runs/{split_run.pk}/{endpoint}?part={bad}", key=acme_key), 400)
         assert "part" in body["details"]
+    assert_envelope(api.get(f"/api/runs/{split_run.pk}/{endpoint}?part=2", key=acme_key), 404, "not_found")
     single = make_run(acme, make_monitor(acme))
-    assert_envelope(api.get(f"/api/runs/{single.pk}/{endpoint}?part=0", key=acme_key), 400)
+    assert_envelope(api.get(f"/api/runs/{single.pk}/{endpoint}?part=0", key=acme_key), 404, "not_found")
 
 
 # --- every breakdown endpoint ---------------------------------------------------------------------
