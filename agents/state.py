@@ -31,6 +31,9 @@ class RunHandle:
     # an agent that starts after this one died stops a tool it left running (agents.worker.recover).
     tool_pgid: int | None = None
     tool_started: float | None = None
+    # What the marker records besides the counts (claim_id, tool, work_dir): kept across rewrites, so a
+    # marker rewritten once the work dir exists still carries the claim its recovery report is fenced by.
+    facts: dict = field(default_factory=dict)
 
 
 class AgentState:
@@ -57,8 +60,9 @@ class AgentState:
 
     def write_marker(self, handle: RunHandle, **facts) -> None:
         marker = self.running_dir / f"{handle.run_id}.json"
+        handle.facts.update(facts)
         data = {"run_id": handle.run_id, "pid": os.getpid(), "series_count": handle.series_count,
-                "log_chunk_count": handle.log_chunk_count, **facts}
+                "log_chunk_count": handle.log_chunk_count, **handle.facts}
         if handle.tool_pgid is not None:
             data.update(tool_pgid=handle.tool_pgid, tool_started=handle.tool_started)
         tmp = marker.with_suffix(".tmp")

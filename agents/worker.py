@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -128,6 +129,14 @@ def stop_leftover_tool(marker: dict) -> bool:
     return True
 
 
+def _claim(value) -> str | None:
+    """The marker's claim id when it is one (a UUID); None for a marker of an agent without claims."""
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
+
+
 def recover(config: AgentConfig, state: AgentState, reporter: Reporter) -> int:
     """Report runs an earlier agent process left unfinished, stop their tools, remove their work dirs."""
     count = 0
@@ -145,6 +154,9 @@ def recover(config: AgentConfig, state: AgentState, reporter: Reporter) -> int:
                   "(killed, crashed or the host restarted)",
             series_count=_count(marker.get("series_count")),
             log_chunk_count=_count(marker.get("log_chunk_count")),
+            # The claim the run was started under: refused (and nothing changed) if the control plane
+            # has since ended the run as lost or given it to another claim.
+            claim_id=_claim(marker.get("claim_id")),
         ).to_dict())
         state.end(run_id)
         log.warning("run %s was left running by an earlier agent process; reported it as lost", run_id)

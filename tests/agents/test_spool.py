@@ -190,9 +190,10 @@ def test_runs_left_running_by_a_dead_agent_are_reported_at_the_next_start(tmp_pa
     work_dir.mkdir(parents=True)
     spool = Spool(tmp_path / "spool")
     state = AgentState(config.running_dir)
-    handle = state.begin(RUN, claim_id="c1")
+    claim = "7d5c1e1a-0d1b-4f3e-9a61-3c9b2f0e8d41"
+    handle = state.begin(RUN, claim_id=claim, tool="k6")
     handle.series_count, handle.log_chunk_count = 3, 7
-    state.write_marker(handle, work_dir=str(work_dir))  # then the agent was killed
+    state.write_marker(handle, work_dir=str(work_dir))  # the work dir made; then the agent was killed
     spool.close()
 
     spool = Spool(tmp_path / "spool")
@@ -206,6 +207,8 @@ def test_runs_left_running_by_a_dead_agent_are_reported_at_the_next_start(tmp_pa
     assert path.endswith(f"/runs/{RUN}/result")
     assert body["outcome"] == "agent_error" and "stopped unexpectedly" in body["error"]
     assert (body["series_count"], body["log_chunk_count"]) == (3, 7)
+    # fenced by the claim it ran under, which the marker kept when it was rewritten with the work dir
+    assert body["claim_id"] == claim
     assert not work_dir.exists() and state.leftover_markers() == []
 
 

@@ -139,8 +139,9 @@ def test_reports_spooled_by_the_previous_agent_are_judged_after_an_upgrade(live_
                          spool_dir=str(tmp_path / "spool"))
     spool = Spool(Path(config.spool_dir))
     reporter = Reporter(http, spool, initial_backoff_s=0.1, max_backoff_s=1.0)
-    for run in runs:  # the agent's own claim: its answer read by ClaimAnswer
-        answer = reporter.claim(str(run.pk), str(uuid.uuid4()), give_up=lambda: False)
+    claims = [str(uuid.uuid4()) for _ in runs]
+    for run, claim in zip(runs, claims, strict=True):  # the agent's own claim: its answer read by ClaimAnswer
+        answer = reporter.claim(str(run.pk), claim, give_up=lambda: False)
         assert ClaimAnswer.from_dict(answer).run_id == str(run.pk)
     # The previous agent spooled two reports and was killed while running the third run.
     spool.append(path=f"/runs/{runs[0].pk}/result", run_id=str(runs[0].pk), kind="result",
@@ -148,7 +149,7 @@ def test_reports_spooled_by_the_previous_agent_are_judged_after_an_upgrade(live_
     spool.append(path=f"/runs/{runs[1].pk}/result", run_id=str(runs[1].pk), kind="result", body=OLD_LOST,
                  essential=True)
     state = AgentState(config.running_dir)
-    state.write_marker(state.begin(str(runs[2].pk), claim_id="c"), work_dir="")
+    state.write_marker(state.begin(str(runs[2].pk), claim_id=claims[2]), work_dir="")
     spool.close()
 
     # The upgraded agent starts: reports what the marker left (RunReport.to_dict) and sends the spool.
