@@ -8,8 +8,10 @@ for a moment) and the agent refuses to use a file others can read.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import stat
 import tempfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -19,6 +21,17 @@ from runners.adapters import TOOLS
 
 CONFIG_ENV = "PERFMON_AGENT_CONFIG"
 FORMAT_VERSION = 1
+
+# Cloud metadata services, which hand out the host's cloud credentials: link-local IPv4
+# (169.254.169.254 on AWS, GCP, Azure and others; 169.254.170.2 for ECS task credentials)
+# and AWS's IPv6 endpoint. A test script has no business reaching them.
+DEFAULT_EGRESS_DENY_IPS = ("169.254.0.0/16", "fd00:ec2::254/128")
+DEFAULT_EGRESS_DENY_HOSTNAMES = ("metadata.google.internal", "metadata.goog")
+
+# A host name pattern as k6's --block-hostnames takes it: an optional leading "*" (matching
+# any prefix, e.g. "*.example.com"), then DNS labels; "*" alone blocks every host name.
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME_PATTERN = re.compile(rf"\*|(\*\.?)?{_LABEL}(\.{_LABEL})*", re.ASCII)
 
 
 class ConfigError(Exception):
@@ -72,6 +85,10 @@ class AgentConfig:
     enabled_tools: list = field(default_factory=list)
     # Captured tool output per run (stdout + stderr); past it a marker and nothing more.
     output_cap_bytes: int = 10 * 1024 * 1024
+    # Addresses (CIDRs, or single addresses) and host name patterns the tools that can be
+    # restricted (k6) must not connect to; [] turns a list off (docs/agent-install.md, "Egress").
+    egress_deny_ips: list = field(default_factory=lambda: list(DEFAULT_EGRESS_DENY_IPS))
+    egress_deny_hostnames: list = field(default_factory=lambda: list(DEFAULT_EGRESS_DENY_HOSTNAMES))
     # Request names a run's per-request breakdown keeps apart; later names count as "other".
     max_request_names: int = 300
     # SIGTERM: runs may finish within this many seconds, then they are stopped and reported.
@@ -112,9 +129,39 @@ class AgentConfig:
             problems.append(f"enabled_tools must list tools among {', '.join(TOOLS)}")
         if not isinstance(self.broker_transport_options, dict):
             problems.append("broker_transport_options must be an object")
+        problems += self._check_egress()
         if problems:
             raise ConfigError("invalid agent config: " + "; ".join(problems))
         self.server_url = self.server_url.rstrip("/")
+
+    def _check_egress(self) -> list[str]:
+        """Problems of the egress deny lists; normalises them (CIDRs in canonical form, host names lower case)."""
+        problems = []
+        if not isinstance(self.egress_deny_ips, list):
+            problems.append("egress_deny_ips must be a list of CIDRs such as \"169.254.0.0/16\"")
+        else:
+            networks = []
+            for entry in self.egress_deny_ips:
+                try:
+                    # strict=False: "169.254.169.254/16" means 169.254.0.0/16, as k6 reads it.
+                    networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+                except (AttributeError, ValueError):
+                    problems.append(f"egress_deny_ips: {entry!r} is not an IPv4 or IPv6 CIDR "
+                                    f"(such as \"169.254.0.0/16\" or \"fd00:ec2::254/128\")")
+            self.egress_deny_ips = networks
+        if not isinstance(self.egress_deny_hostnames, list):
+            problems.append("egress_deny_hostnames must be a list of host names such as \"metadata.goog\"")
+        else:
+            names = []
+            for entry in self.egress_deny_hostnames:
+                name = entry.strip().lower() if isinstance(entry, str) else None
+                if name is None or not _HOSTNAME_PATTERN.fullmatch(name) or len(name) > 253:
+                    problems.append(f"egress_deny_hostnames: {entry!r} is not a host name or a pattern "
+                                    f"with one leading wildcard (such as \"*.internal\")")
+                else:
+                    names.append(name)
+            self.egress_deny_hostnames = names
+        return problems
 
     @property
     def running_dir(self) -> Path:

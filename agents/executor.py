@@ -225,6 +225,8 @@ class RunExecution:
             tool_path=info.path if self.tool != "custom" else None,
             interval_s=self.claim.interval_s, apdex_t_ms=self.apdex_t_ms, split=split,
             max_request_names=self.cfg.max_request_names,
+            egress_deny_ips=tuple(self.cfg.egress_deny_ips),
+            egress_deny_hostnames=tuple(self.cfg.egress_deny_hostnames),
         )
         try:
             command = adapter.prepare(spec)
@@ -242,6 +244,9 @@ class RunExecution:
         who = f" as user {self.ctx.run_as.name}" if self.ctx.run_as.name else ""
         self._note(f"agent {self.cfg.agent_id} starts {self.tool}{version}{who}; "
                    f"time limit {self.time_limit_s:g}s")
+        egress = self._egress_note(adapter)
+        if egress:
+            self._note(egress)
         try:
             self.process.start()
         except OSError as exc:
@@ -261,6 +266,18 @@ class RunExecution:
             return  # already gone
         self.handle.tool_pgid, self.handle.tool_started = self.process.pid, started
         self.ctx.state.write_marker(self.handle, work_dir=str(self.work_dir or ""))
+
+    def _egress_note(self, adapter) -> str:
+        """What the run's log says of the egress deny lists: applied, or not possible with this tool."""
+        ips, names = self.cfg.egress_deny_ips, self.cfg.egress_deny_hostnames
+        if not ips and not names:
+            return ""
+        if not adapter.restricts_egress:
+            return (f"{self.tool} cannot be restricted: the agent's egress deny list does not apply to it "
+                    f"(docs/agent-install.md, \"Egress\")")
+        denied = [", ".join(ips)] if ips else []
+        denied += [f"host names {', '.join(names)}"] if names else []
+        return f"{self.tool} may not connect to {'; '.join(denied)}"
 
     def _wait_for_start(self, split: Split) -> bool:
         """Report the part ready and wait for the common start; False (outcome set) if it must not run."""

@@ -50,6 +50,10 @@ class RunSpec:
     split: Split | None = None
     #: the per-request breakdown's cap on request names (runners/requests.py); the rest count as "other"
     max_request_names: int = DEFAULT_MAX_NAMES
+    #: networks (CIDRs) and host name patterns ("*.internal") the tool must not connect to, for the
+    #: tools that can be told so (k6); the others ignore them (docs/agent-install.md, "Egress")
+    egress_deny_ips: tuple[str, ...] = ()
+    egress_deny_hostnames: tuple[str, ...] = ()
 
 
 def split_env(spec: RunSpec) -> dict[str, str]:
@@ -296,6 +300,8 @@ class Adapter(ABC):
     version_args: tuple[str, ...] = ("--version",)
     output_filename: str = "results.out"
     stop_policy: StopPolicy = StopPolicy()
+    #: the tool applies RunSpec's egress deny lists (its prepare passes them on)
+    restricts_egress: bool = False
 
     @property
     def version_argv(self) -> list[str]:

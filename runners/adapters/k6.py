@@ -26,6 +26,11 @@ A part of a split run adds ``--execution-segment <its segment>
 divides VUs, iterations and arrival rates and keeps ``exec.vu.idInTest``
 unique across the parts, plus ``-e PERFMON_PART_*``. SIGINT and SIGTERM
 both make k6 stop and flush its JSON output.
+
+Egress: ``--blacklist-ip <CIDR,...>`` and ``--block-hostnames <pattern,...>``
+from RunSpec's deny lists. A request to a denied address or name fails inside
+k6 without a connection (status 0, error code 1110 or 1111) and counts as an
+error.
 """
 
 from __future__ import annotations
@@ -404,6 +409,7 @@ class K6Adapter(Adapter):
     version_args = ("version",)
     output_filename = "k6-output.json"
     reader_class = K6Reader
+    restricts_egress = True  # --blacklist-ip, --block-hostnames
     # 99 = k6's own thresholds failed: the run executed and is judged by ours.
     executed_exit_codes = {99: "k6 thresholds failed (exit 99); the run executed"}
     exit_reasons = {code: f"k6 exited {code}: {text}" for code, text in EXIT_CODES.items()}
@@ -428,6 +434,11 @@ class K6Adapter(Adapter):
                      "--execution-segment-sequence", spec.split.sequence()]
             for name, value in split_env(spec).items():
                 argv += ["-e", f"{name}={value}"]
+        # Flags outrank the script's options and K6_* variables, so a script cannot lift the deny lists.
+        if spec.egress_deny_ips:
+            argv += ["--blacklist-ip", ",".join(spec.egress_deny_ips)]
+        if spec.egress_deny_hostnames:
+            argv += ["--block-hostnames", ",".join(spec.egress_deny_hostnames)]
         argv.append(str(Path(spec.script_path)))
         env["K6_NO_USAGE_REPORT"] = "true"
         return Command(argv=argv, env=env, cwd=Path(spec.work_dir), output_path=out,

@@ -225,3 +225,69 @@ def test_truncated_tail_is_partial(tmp_path):
     out.write_text(POINT + "\n" + POINT[:60])
     result = ADAPTER.file_reader(out).finish()
     assert result.count == 1 and result.partial
+
+
+# The script tries to lift the deny lists through its own options: k6's flags outrank them.
+EGRESS_SCRIPT = """
+import http from 'k6/http';
+export const options = { vus: 1, iterations: 5, blacklistIPs: [], blockHostnames: [] };
+export default function () { http.get(__ENV.URL); }
+"""
+
+
+def egress_run(tmp_path, url: str, **deny):
+    tmp_path.mkdir(exist_ok=True)
+    script = tmp_path / ADAPTER.script_filename
+    script.write_text(EGRESS_SCRIPT)
+    spec = RunSpec(work_dir=tmp_path, script_path=script, parameters={"URL": url, "K6_BLACKLIST_IPS": ""},
+                   tool_path=require_tool("k6"), **deny)
+    command = ADAPTER.prepare(spec)
+    running = proc.start(command)
+    assert ADAPTER.classify_exit(running.wait(timeout=60)).ok, running.log()
+    return ADAPTER.reader(spec).finish()
+
+
+def test_a_denied_address_is_never_reached_and_its_requests_count_as_errors(tmp_path, target):
+    result = egress_run(tmp_path / "denied", target.url("/ok"),
+                        egress_deny_ips=("169.254.0.0/16", "127.0.0.1/32"))
+    assert target.served() == []
+    assert result.count == 5 and result.errors == 5
+    (entry,) = result.requests
+    assert entry.status_codes == {"0": 5}
+    assert entry.causes == {"ip is blacklisted": 5}  # k6's error tag for its code 1110
+
+    # The same run without that entry reaches the target.
+    result = egress_run(tmp_path / "allowed", target.url("/ok"), egress_deny_ips=("169.254.0.0/16",))
+    assert target.counts() == {("/ok", 200): 5}
+    assert result.count == 5 and result.errors == 0
+
+
+def test_a_denied_host_name_is_never_reached(tmp_path, target):
+    # Blocked before it is resolved: "localhost" is not even looked up.
+    result = egress_run(tmp_path, f"http://localhost:{target.port}/ok",
+                        egress_deny_hostnames=("metadata.goog", "localhost"))
+    assert target.served() == []
+    assert result.count == 5 and result.errors == 5
+    (entry,) = result.requests
+    assert entry.causes == {"hostname is blocked": 5}  # k6's code 1111
+
+
+def test_a_host_name_resolving_into_a_denied_network_is_refused_too(tmp_path, target):
+    # "localhost" comes from /etc/hosts, never from a DNS server.
+    result = egress_run(tmp_path, f"http://localhost:{target.port}/ok", egress_deny_ips=("127.0.0.1/32", "::1/128"))
+    assert target.served() == []
+    assert result.count == 5 and result.requests[0].causes == {"ip is blacklisted": 5}
+
+
+def test_the_deny_lists_go_on_the_command_line(tmp_path):
+    spec = RunSpec(work_dir=tmp_path, script_path=tmp_path / "script.js",
+                   egress_deny_ips=("169.254.0.0/16", "fd00:ec2::254/128"),
+                   egress_deny_hostnames=("metadata.google.internal", "*.internal"))
+    argv = ADAPTER.prepare(spec).argv
+    assert argv[argv.index("--blacklist-ip") + 1] == "169.254.0.0/16,fd00:ec2::254/128"
+    assert argv[argv.index("--block-hostnames") + 1] == "metadata.google.internal,*.internal"
+    assert argv[-1] == str(tmp_path / "script.js")
+    assert ADAPTER.restricts_egress
+    # Empty lists: no flags at all (k6 refuses an empty --block-hostnames pattern).
+    argv = ADAPTER.prepare(RunSpec(work_dir=tmp_path, script_path=tmp_path / "script.js")).argv
+    assert "--blacklist-ip" not in argv and "--block-hostnames" not in argv
