@@ -85,6 +85,11 @@ class AgentConfig:
     enabled_tools: list = field(default_factory=list)
     # Captured tool output per run (stdout + stderr); past it a marker and nothing more.
     output_cap_bytes: int = 10 * 1024 * 1024
+    # What one run's work dir may hold on disk (agents/workdir.py); past it the run is stopped
+    # and ends error. k6's raw JSON output, the largest writer, takes about 5 KB per request:
+    # 8 GiB holds some 1.6 million requests, a whole 30-minute run (the default time limit)
+    # at about 900 requests/s.
+    work_cap_bytes: int = 8 * 1024 * 1024 * 1024
     # Addresses (CIDRs, or single addresses) and host name patterns the tools that can be
     # restricted (k6) must not connect to; [] turns a list off (docs/agent-install.md, "Egress").
     egress_deny_ips: list = field(default_factory=lambda: list(DEFAULT_EGRESS_DENY_IPS))
@@ -121,6 +126,9 @@ class AgentConfig:
                 problems.append(f"{name} must be a number > 0, got {value!r}")
         if not isinstance(self.output_cap_bytes, int) or self.output_cap_bytes < 1024:
             problems.append(f"output_cap_bytes must be an integer >= 1024, got {self.output_cap_bytes!r}")
+        if (not isinstance(self.work_cap_bytes, int) or isinstance(self.work_cap_bytes, bool)
+                or self.work_cap_bytes < 1024 * 1024):
+            problems.append(f"work_cap_bytes must be an integer >= 1048576, got {self.work_cap_bytes!r}")
         if (not isinstance(self.max_request_names, int) or isinstance(self.max_request_names, bool)
                 or not 1 <= self.max_request_names <= 10_000):
             problems.append(f"max_request_names must be an integer from 1 to 10000, got {self.max_request_names!r}")

@@ -13,8 +13,8 @@
 4. Every ``stream_interval_s``: new output becomes numbered log chunks, the
    reader's closed intervals become series points, both spooled for the
    control plane. Cancellation (heartbeat or stream answer), the time limit,
-   unreadable output and the agent's shutdown stop the tool by the adapter's
-   StopPolicy.
+   unreadable output, the agent's shutdown and a work dir past its disk cap
+   (agents/workdir.py) stop the tool by the adapter's StopPolicy.
 5. ``reader.finish()`` gives the Result; the remaining series, the last log
    chunks and then the result post (a RunReport: outcome, exit code, error,
    counts and the claim id) are spooled, in that order. The work dir is removed.
@@ -47,6 +47,7 @@ from agents.process import MARKER, ToolProcess
 from agents.reporter import ClaimRefused, Reporter
 from agents.state import AgentState, RunHandle
 from agents.tools import RunAs, ToolCatalog, scrubbed_env
+from agents.workdir import DiskWatch
 from runners.adapters import TOOLS, get_adapter
 from runners.adapters.base import RunSpec
 from runners.errors import ParseError, RunnerError
@@ -177,6 +178,8 @@ class RunExecution:
         self.process: ToolProcess | None = None
         self.reader = None
         self._marker_counts = (0, 0)
+        self.disk: DiskWatch | None = None
+        self._disk_kill_over = 0  # while the tool stops: the work dir's size past which it is killed at once
 
     # -- the whole run -------------------------------------------------------------------
     def run(self) -> str:
@@ -255,6 +258,7 @@ class RunExecution:
             return self._set(Outcome.AGENT_ERROR,
                              f"agent '{self.cfg.agent_id}' cannot start {self.tool}: {exc.strerror or exc}")
         self._remember_tool()
+        self.disk = DiskWatch(self.work_dir, self.cfg.work_cap_bytes)
         self._follow(command.stop)
         self._conclude(adapter)
 
@@ -331,6 +335,9 @@ class RunExecution:
                     self._set(*reason)
                     self._note(f"stopping {self.tool}: {reason[1]}")
                     process.request_stop(policy)
+                    self._disk_kill_over = max(self.cfg.work_cap_bytes, self.disk.last.bytes if self.disk.last else 0)
+            elif self._disk_kill_over and self.disk.due(now):
+                self._watch_disk_while_stopping()
             process.enforce()
             if now >= next_stream:
                 self._stream()
@@ -350,7 +357,18 @@ class RunExecution:
                 f"after the {self.cfg.shutdown_grace_s:g}s shutdown grace period")
         if self.outcome == Outcome.TOOL_FAILED:  # the reader could not parse the output
             return Outcome.TOOL_FAILED, self.error
+        if self.disk.due(now) and (reason := self.disk.over(self.disk.measure())):
+            return Outcome.TOOL_FAILED, reason
         return None
+
+    def _watch_disk_while_stopping(self) -> None:
+        """Kill the tool at once if its work dir grows by another tenth of the cap during its grace."""
+        usage = self.disk.measure()
+        if usage is not None and usage.bytes > self._disk_kill_over + self.cfg.work_cap_bytes // 10:
+            self._note(f"{self.tool} kept filling its work directory while it was stopping "
+                       f"({usage.bytes} bytes measured); killed at once")
+            self.process.kill_now()
+            self._disk_kill_over = 0  # once
 
     def _conclude(self, adapter) -> None:
         elapsed = time.monotonic() - self.process.started_at
