@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -29,12 +30,21 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _without_url(message: str, url: str) -> str:
+    """``message`` naming the URL's host only: a Slack incoming webhook's URL is its secret, and a
+    webhook's may carry a token in its path or query, while the message is logged and shown."""
+    parts = urlsplit(url)
+    message = message.replace(url, f"{parts.scheme}://{parts.hostname or ''}/…")
+    rest = url[len(f"{parts.scheme}://{parts.netloc}"):]  # path, query and fragment as given
+    return message.replace(rest, "/…") if rest not in ("", "/") else message
+
+
 def _post(url: str, body: bytes, headers: dict) -> int:
     try:
         response = requests.post(url, data=body, headers=headers, timeout=settings.PERFMON_NOTIFY_TIMEOUT,
                                  allow_redirects=False)
     except requests.RequestException as exc:
-        raise TransportError(f"{exc.__class__.__name__}: {exc}") from None
+        raise TransportError(_without_url(f"{exc.__class__.__name__}: {exc}", url)) from None
     if 200 <= response.status_code < 300:
         return response.status_code
     # 4xx means the receiver rejects this message for good, except 408/429 (try later).
