@@ -39,9 +39,9 @@ tools:
 	@bash scripts/install-tools.sh
 
 ## Schemathesis against both API documents at length (tests/fuzz, docs/reliability.md): the suite's
-## bounded run with 200 examples an operation, twice the workers and a new seed each time.
+## bounded run with 200 examples an operation and a new seed each time.
 fuzz: venv
-	@PERFMON_FUZZ_EXAMPLES=$${PERFMON_FUZZ_EXAMPLES:-200} PERFMON_FUZZ_WORKERS=$${PERFMON_FUZZ_WORKERS:-4} \
+	@PERFMON_FUZZ_EXAMPLES=$${PERFMON_FUZZ_EXAMPLES:-200} \
 	  PERFMON_FUZZ_SEED=$${PERFMON_FUZZ_SEED:-$$(date +%s)} $(PY) -m pytest tests/fuzz -s $(PYTEST_ARGS)
 
 ## Measure every hot path against its baseline (a few minutes); writes bench/results/latest.json.
