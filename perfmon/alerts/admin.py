@@ -1,7 +1,16 @@
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib import admin, messages
 
-from perfmon.alerts.models import Alert, AlertState, DeliveryAttempt, Notification, NotificationChannel
+from perfmon.alerts.models import (
+    Alert,
+    AlertState,
+    ChannelKind,
+    DeliveryAttempt,
+    Notification,
+    NotificationChannel,
+)
 from perfmon.alerts.notify import send_test_notification
 from perfmon.alerts.services import acknowledge_alert, create_channel, delete_channel, update_channel
 from perfmon.core.admin import OperatorAdmin, ServiceAdmin, ServiceForm, admin_link
@@ -54,8 +63,25 @@ class ChannelForm(ServiceForm):
         model = NotificationChannel
         fields = ["tenant", "name", "kind", "url", "secret", "email_to", "enabled"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A Slack incoming webhook URL is the channel's credential: set or replaced, never read back.
+        if self._keeps_url() and "url" in self.fields:
+            self.initial["url"] = ""
+            host = urlsplit(self.instance.url).netloc
+            self.fields["url"].help_text = (f"Set ({host}/…, not shown: it is the channel's credential); "
+                                            "leave empty to keep it")
+
+    def _keeps_url(self) -> bool:
+        return bool(self.instance.pk and self.instance.kind == ChannelKind.SLACK and self.instance.url)
+
     def clean_secret(self):
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url", "")
+        kind = self.data.get("kind", self.instance.kind)
+        return url or (self.instance.url if self._keeps_url() and kind == ChannelKind.SLACK else "")
 
     def create(self, values):
         tenant = values.pop("tenant")

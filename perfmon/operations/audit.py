@@ -26,7 +26,8 @@ _request: contextvars.ContextVar = contextvars.ContextVar("perfmon_audit_request
 
 # Fields that change by themselves, not by someone's decision.
 IGNORED = {"created_at", "updated_at", "next_run_at", "last_run_at", "last_status", "last_used_at"}
-SECRET = {"key_hash", "secret", "token", "script"}
+# A channel's url is one: a Slack incoming webhook URL is the channel's credential.
+SECRET = {"key_hash", "secret", "token", "script", "url"}
 
 
 class AuditActorMiddleware:

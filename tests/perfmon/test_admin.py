@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from perfmon.alerts.models import Alert, NotificationChannel
+from perfmon.alerts.services import create_channel
 from perfmon.definitions.models import TestDefinition
 from perfmon.definitions.services import create_test
 from perfmon.fleet.models import Agent
@@ -304,6 +305,24 @@ def test_channel_form_checks_changes_with_what_is_kept_and_keeps_the_secret_unle
 
     response = operator.post(reverse("admin:alerts_notificationchannel_delete", args=[channel.pk]), {"post": "yes"})
     assert response.status_code == 302 and not NotificationChannel.all_tenants.exists()
+
+
+def test_a_slack_channels_url_is_its_credential_kept_unless_replaced_and_never_shown(operator, acme):
+    slack = "https://hooks.slack.com/services/T0/B0/slack-url-secret"
+    channel = create_channel(tenant=acme, name="ops slack", kind="slack", url=slack)
+    url = reverse("admin:alerts_notificationchannel_change", args=[channel.pk])
+    page = operator.get(url)
+    assert page.status_code == 200 and b"slack-url-secret" not in page.content
+    assert b"hooks.slack.com/" in page.content  # which host it posts to is shown
+
+    response = change(operator, channel, name="ops slack 2")  # the form sends the URL field empty
+    assert response.status_code == 302, form_errors(response)
+    assert NotificationChannel.all_tenants.get(pk=channel.pk).url == slack
+    replaced = "https://hooks.slack.com/services/T0/B0/another-secret"
+    assert change(operator, channel, url=replaced).status_code == 302
+    assert NotificationChannel.all_tenants.get(pk=channel.pk).url == replaced
+    for entry in AuditEntry.all_tenants.filter(object_type="channel"):
+        assert "slack-url-secret" not in str(entry.changes) and "another-secret" not in str(entry.changes)
 
 
 def _membership_row(page, user) -> str:

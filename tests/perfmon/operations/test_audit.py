@@ -72,6 +72,8 @@ def test_admin_changes_name_the_operator_and_the_log_is_filterable(client, acme,
     [entry] = entries(object_type="channel")
     assert entry.actor == "user:root" and entry.object_id == str(channel.pk)
     assert entry.changes["secret"] == "(set)" and "s3cret" not in str(entry.changes)
+    # a channel's URL may be its credential (Slack's incoming webhooks)
+    assert entry.changes["url"] == "(set)" and "hooks.example.com" not in str(entry.changes)
     create_api_key(tenant=globex, name="other")
 
     page = client.get("/admin/operations/auditentry/", {"object_type": "channel"})
