@@ -7,16 +7,12 @@ import time
 
 import pytest
 
-from agents.client import ControlPlane
 from agents.config import AgentConfig, ConfigError
-from agents.executor import AgentContext, execute_run
-from agents.reporter import Reporter
-from agents.spool import Spool
-from agents.state import AgentState
-from agents.tools import RunAs, ToolCatalog
+from agents.executor import execute_run
 from agents.workdir import measure
 from runners.protocol import ClaimAnswer, Outcome, RunAssignment, RunReport
 from tests.agents.plane import Plane
+from tests.agents.test_executor import context
 
 RUN = "44444444-4444-4444-4444-444444444444"
 MIB = 1024 * 1024
@@ -43,21 +39,6 @@ def plane():
     server = Plane().start()
     yield server
     server.stop()
-
-
-def context(plane, tmp_path, *, work_cap_bytes) -> tuple[AgentContext, Spool]:
-    config = AgentConfig(server_url=plane.url, agent_id="eu-1", credential="pma_test_secret",
-                         broker_url="memory://", queue="agent.eu-1", work_root=str(tmp_path / "work"),
-                         spool_dir=str(tmp_path / "spool"), stream_interval_s=0.2, work_cap_bytes=work_cap_bytes)
-    (tmp_path / "work").mkdir()
-    spool = Spool(tmp_path / "spool", max_bytes=64 * MIB)
-    reporter = Reporter(ControlPlane(plane.url, config.credential, timeout=10), spool,
-                        initial_backoff_s=0.05, max_backoff_s=0.2)
-    catalog = ToolCatalog(scratch_root=tmp_path / "work")
-    catalog.refresh(("custom",))
-    ctx = AgentContext(config=config, reporter=reporter, catalog=catalog, state=AgentState(config.running_dir),
-                       run_as=RunAs.resolve(""))
-    return ctx, spool
 
 
 def run_filler(plane, tmp_path, *, chunks: int, cap: int, trap: str = "") -> tuple[RunReport, str, float]:
