@@ -261,6 +261,20 @@ class ScriptUploadField(serializers.FileField):
         return read_script_upload(upload)
 
 
+# --- query values -----------------------------------------------------------
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def ascii_integer(text: str) -> int | None:
+    """``text`` as a whole number written in ASCII digits (a leading minus allowed), else None.
+
+    ``str.isdigit`` is true for "²" and "٣", which ``int`` then refuses or reads; a query
+    value is only ever an ASCII number.
+    """
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
 # --- request bodies -------------------------------------------------------
 
 _BRACKETS = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)(?P<keys>(?:\[[^\[\]]+\])+)$")

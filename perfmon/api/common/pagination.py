@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from perfmon.api.common.fields import ascii_integer
 from perfmon.api.common.openapi import BIGINT_MAX, integer_query
 from perfmon.core.errors import ValidationFailed
 
@@ -24,11 +25,10 @@ def _integer(params: Mapping, name: str, default: int, low: int, high: int | Non
     raw = params.get(name)
     if raw is None:
         return default
-    text = str(raw).strip()
-    if not text.lstrip("-").isdigit():
+    value = ascii_integer(str(raw).strip())
+    if value is None:
         errors[name] = ["A whole number is required."]
         return default
-    value = int(text)
     if value < low or (high is not None and value > high):
         errors[name] = [f"Must be between {low} and {high}." if high is not None else f"Must be at least {low}."]
     return value

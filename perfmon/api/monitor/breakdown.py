@@ -17,6 +17,7 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from perfmon.api.common.casing import camel
+from perfmon.api.common.fields import ascii_integer
 from perfmon.api.common.metrics import SUMMARY_KEYS, summary_metrics
 from perfmon.runs import breakdown as shared
 from perfmon.runs.breakdown import count_of, counts_of, entries_of, is_other, number, sample_of
@@ -151,8 +152,9 @@ def parse_ids(raw: str | None, *, minimum: int, maximum: int) -> list[str]:
 
 
 def whole_number(raw: str) -> int | None:
-    """``raw`` as a non-negative whole number written in ASCII digits, else None (``"²".isdigit()`` is true)."""
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+    """``raw`` as a non-negative whole number written in ASCII digits, else None."""
+    value = ascii_integer(raw)
+    return value if value is not None and not raw.startswith("-") else None
 
 
 def part_index(params: Mapping) -> int | None:

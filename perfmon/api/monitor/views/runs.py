@@ -11,6 +11,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from perfmon.api.common.fields import ascii_integer
 from perfmon.api.common.openapi import BIGINT_MAX, integer_query
 from perfmon.api.common.pagination import parse_window, window_parameters
 from perfmon.api.monitor.breakdown import part_index, whole_number
@@ -164,11 +165,7 @@ class RunSeriesView(MonitorApiView):
     )
     def get(self, request: Request, runId: str) -> Response:  # noqa: N803
         run = run_for_tenant(self.tenant, runId)
-        raw = request.query_params.get("after", "-1")
-        try:
-            after = int(raw)
-        except ValueError:
-            after = None
+        after = ascii_integer(request.query_params.get("after", "-1"))
         if after is None or not -1 <= after <= BIGINT_MAX:
             raise ValidationError({"after": ["A whole number (the last seq you have, -1 for all) is required."]})
         max_points = None

@@ -67,7 +67,7 @@ def test_alerts_filter_by_time_opened(api, acme, acme_key):
      # empty values are no values; offsets PostgreSQL's timestamptz cannot take; a year out of range in UTC
      ("until=", "until"), ("monitorId=", "monitorId"), ("state=", "state"), ("limit=", "limit"),
      ("since=0001-01-01T00:00:00%2B01:00", "since"),
-     ("offset=9223372036854775808", "offset")],
+     ("offset=9223372036854775808", "offset"), ("limit=%C2%B2", "limit"), ("offset=%D9%A3", "offset")],
 )
 def test_alerts_reject_bad_parameters(api, acme_key, query, field):
     body = assert_envelope(api.get(f"/api/alerts?{query}", key=acme_key), 400)

@@ -393,7 +393,8 @@ def test_series_follow_a_run_interval_by_interval(api, acme, globex_key, acme_ke
     assert (body["points"][0]["p90"], body["points"][0]["vus"]) == (None, None)  # an older agent's point
     later = api.get(f"/api/runs/{run.pk}/series?after=1", key=acme_key).json()["points"]
     assert [p["seq"] for p in later] == [2]
-    assert_envelope(api.get(f"/api/runs/{run.pk}/series?after=x", key=acme_key), 400)
+    for bad in ("x", "-2", "%C2%B2", "1_0", "9223372036854775808"):  # ² is a digit to str.isdigit
+        assert_envelope(api.get(f"/api/runs/{run.pk}/series?after={bad}", key=acme_key), 400)
     assert_envelope(api.get(f"/api/runs/{run.pk}/series", key=globex_key), 404, "not_found")
 
 
